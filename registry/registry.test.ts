@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { isDomainError } from '../domain/errors.ts'
+import { createRegistry } from './registry.ts'
+
+function openTemp() {
+  const dir = mkdtempSync(join(tmpdir(), 'registry-'))
+  const registry = createRegistry({ file: join(dir, 'registry.db') })
+  onTestFinished(() => {
+    registry.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { registry, dir }
+}
+
+function seed(registry: ReturnType<typeof createRegistry>) {
+  registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
+  registry.createSite({ id: 'site-1', name: 'Hanzheng market', category: 'market', address: 'Qiaokou' })
+  return registry.createElevator({
+    id: 'el-1',
+    siteId: 'site-1',
+    tenantId: 'firm-a',
+    registrationCode: '31104201002021000001',
+    ratedSpeedMps: 1.75,
+    floors: 18,
+  })
+}
+
+describe('registry', () => {
+  it('stores devices with their site and tenant', () => {
+    const { registry } = openTemp()
+    const elevator = seed(registry)
+    expect(elevator.kind).toBe('elevator')
+    expect(elevator.statusPeriodS).toBe(5)
+    const context = registry.getDeviceContext('el-1')
+    expect(context?.site.category).toBe('market')
+    expect(context?.tenant.id).toBe('firm-a')
+    expect(registry.getDeviceContext('nope')).toBeNull()
+  })
+
+  it('refuses bad input with every failing field', () => {
+    const { registry } = openTemp()
+    seed(registry)
+    try {
+      registry.createElevator({
+        siteId: 'site-1',
+        tenantId: 'firm-a',
+        registrationCode: '123',
+        ratedSpeedMps: -1,
+        floors: 18,
+      })
+      expect.unreachable()
+    } catch (err) {
+      expect(isDomainError(err, 'INVALID_INPUT')).toBe(true)
+      expect(String((err as Error).message)).toMatch(/registrationCode/)
+      expect(String((err as Error).message)).toMatch(/ratedSpeedMps/)
+    }
+    expect(() =>
+      registry.createScale({ siteId: 'no-site', tenantId: 'firm-a', certificateNo: 'C1', maxKg: 30, eG: 5 }),
+    ).toThrow(expect.objectContaining({ code: 'UNKNOWN_REFERENCE' }))
+  })
+
+  it('verifies, rotates and revokes device secrets', async () => {
+    const { registry } = openTemp()
+    seed(registry)
+    expect(await registry.checkCredentials('el-1', 'x')).toEqual({ ok: false, reason: 'no_credentials' })
+    const first = await registry.issueDeviceSecret('el-1')
+    expect((await registry.checkCredentials('el-1', first)).ok).toBe(true)
+    // second check hits the cache and must still say yes
+    expect((await registry.checkCredentials('el-1', first)).ok).toBe(true)
+    expect(await registry.checkCredentials('el-1', 'wrong')).toEqual({ ok: false, reason: 'bad_secret' })
+    const second = await registry.issueDeviceSecret('el-1')
+    expect(await registry.checkCredentials('el-1', first)).toEqual({ ok: false, reason: 'bad_secret' })
+    expect((await registry.checkCredentials('el-1', second)).ok).toBe(true)
+    registry.revokeDevice('el-1')
+    expect(await registry.checkCredentials('el-1', second)).toEqual({ ok: false, reason: 'revoked' })
+    expect(await registry.checkCredentials('ghost', second)).toEqual({ ok: false, reason: 'unknown' })
+    const row = registry.db.prepare('SELECT secret_hash FROM device_credentials').get() as {
+      secret_hash: string
+    }
+    expect(row.secret_hash.startsWith('scrypt$')).toBe(true)
+    expect(row.secret_hash).not.toContain(second)
+  })
+
+  it('authenticates API tokens and binds tenant tokens to their tenant', () => {
+    const { registry } = openTemp()
+    seed(registry)
+    expect(() => registry.createApiToken({ name: 't', role: 'tenant' })).toThrow(
+      expect.objectContaining({ code: 'INVALID_INPUT' }),
+    )
+    const { token, record } = registry.createApiToken({ name: 'firm a', role: 'tenant', tenantId: 'firm-a' })
+    expect(registry.authenticateToken(token)).toMatchObject({ role: 'tenant', tenantId: 'firm-a' })
+    expect(registry.authenticateToken(`${token}x`)).toBeNull()
+    registry.revokeApiToken(record.id)
+    expect(registry.authenticateToken(token)).toBeNull()
+  })
+
+  it('sees commits made by another connection', () => {
+    const { registry, dir } = openTemp()
+    seed(registry)
+    expect(registry.getDeviceContext('el-1')?.device.name).toBeNull()
+    const other = createRegistry({ file: join(dir, 'registry.db') })
+    other.db.prepare("UPDATE devices SET name = 'renamed' WHERE id = 'el-1'").run()
+    other.close()
+    const changes: string[] = []
+    registry.onChange((c) => changes.push(c.type))
+    registry.pollExternalChanges()
+    expect(changes).toEqual(['external'])
+    expect(registry.getDeviceContext('el-1')?.device.name).toBe('renamed')
+  })
+})

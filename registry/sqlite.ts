@@ -1,0 +1,41 @@
+/**
+ * Opens an embedded SQLite database the way every service here needs it: WAL so that the broker,
+ * ingest and alerts (one process or several) read while one writes, and a busy timeout so that a
+ * writer in another process makes us wait rather than fail.
+ */
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+
+export type SqliteDatabase = Database.Database
+
+export type Migration = { version: number; sql: string }
+
+export function openSqlite(file: string, migrations: readonly Migration[]): SqliteDatabase {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  // NORMAL in WAL mode survives a process crash; only an OS crash may lose the last transactions.
+  db.pragma('synchronous = NORMAL')
+  db.pragma('foreign_keys = ON')
+  db.pragma('busy_timeout = 5000')
+  migrate(db, migrations)
+  return db
+}
+
+function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
+  const current = Number(db.pragma('user_version', { simple: true }))
+  const pending = migrations.filter((m) => m.version > current).sort((a, b) => a.version - b.version)
+  if (pending.length === 0) return
+  db.transaction(() => {
+    for (const migration of pending) {
+      db.exec(migration.sql)
+      db.pragma(`user_version = ${migration.version}`)
+    }
+  }).immediate()
+}
+
+/** Counter that changes when another connection (another process) commits; cheap to poll. */
+export function dataVersion(db: SqliteDatabase): number {
+  return Number(db.pragma('data_version', { simple: true }))
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian machine (Node 20, root) and runs every check and test.
+# Installs what the tests use: InfluxDB 1.x, Mosquitto's clients (and broker, a benchmark reference),
+# Chromium for the console's browser tests. The tests start and stop those servers themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+command -v influxd >/dev/null || missing+=(influxdb)
+command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
+command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v chromium >/dev/null || missing+=(chromium)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+echo "== npm ci"
+npm ci --no-audit --no-fund
+
+echo "== typecheck and lint"
+npm run check
+
+echo "== tests"
+npx vitest run

@@ -1,0 +1,159 @@
+/**
+ * Runs a real InfluxDB 1.x (`influxd` from Debian's `influxdb` package) for tests and benchmarks:
+ * loopback only, data in a folder of the caller's, stopped by its PID.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+
+export type Influxd = {
+  url: string
+  port: number
+  dir: string
+  /** Starts the server (again) with the same data; resolves when /ping answers. */
+  start(): Promise<void>
+  /** Stops the server (SIGTERM, then SIGKILL after 10 s); safe to call twice. */
+  stop(): Promise<void>
+  isRunning(): boolean
+}
+
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, host, () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+}
+
+function configText(dir: string, httpPort: number, rpcPort: number): string {
+  return `
+reporting-disabled = true
+bind-address = "127.0.0.1:${rpcPort}"
+
+[meta]
+  dir = "${join(dir, 'meta')}"
+
+[data]
+  dir = "${join(dir, 'data')}"
+  wal-dir = "${join(dir, 'wal')}"
+  query-log-enabled = false
+  cache-snapshot-write-cold-duration = "10s"
+
+[http]
+  enabled = true
+  bind-address = "127.0.0.1:${httpPort}"
+  log-enabled = false
+  max-body-size = 0
+
+[monitor]
+  store-enabled = false
+
+[continuous_queries]
+  enabled = false
+
+[subscriber]
+  enabled = false
+`
+}
+
+export async function startInfluxd(options: {
+  dir: string
+  port?: number
+  binary?: string
+}): Promise<Influxd> {
+  const port = options.port ?? (await freePort())
+  const rpcPort = await freePort()
+  mkdirSync(options.dir, { recursive: true })
+  const configFile = join(options.dir, 'influxdb.conf')
+  writeFileSync(configFile, configText(options.dir, port, rpcPort))
+  const url = `http://127.0.0.1:${port}`
+  let child: ChildProcess | null = null
+  let exited: Promise<void> = Promise.resolve()
+
+  async function start(): Promise<void> {
+    if (child) return
+    const proc = spawn(options.binary ?? 'influxd', ['-config', configFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    proc.stderr?.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-4000)
+    })
+    child = proc
+    exited = new Promise((resolve) => proc.once('exit', () => resolve()))
+    const spawnError = new Promise<never>((_, reject) =>
+      proc.once('error', (err) =>
+        reject(new Error(`cannot run influxd (apt-get install -y influxdb): ${err.message}`, { cause: err })),
+      ),
+    )
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline) {
+      if (proc.exitCode !== null) throw new Error(`influxd exited with ${proc.exitCode}: ${stderr}`)
+      const ok = await Promise.race([
+        fetch(`${url}/ping`).then(
+          (r) => r.status === 204,
+          () => false,
+        ),
+        spawnError,
+      ])
+      if (ok) return
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    throw new Error(`influxd did not answer on ${url} within 30 s: ${stderr}`)
+  }
+
+  async function stop(): Promise<void> {
+    const proc = child
+    if (!proc) return
+    child = null
+    if (proc.exitCode === null && proc.pid !== undefined) {
+      process.kill(proc.pid, 'SIGTERM')
+      const timer = setTimeout(() => {
+        if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, 'SIGKILL')
+      }, 10_000)
+      await exited
+      clearTimeout(timer)
+    }
+  }
+
+  await start()
+  return { url, port, dir: options.dir, start, stop, isRunning: () => child !== null }
+}
+
+/** Runs an InfluxQL statement; throws with InfluxDB's own error text. */
+export async function influxQuery(
+  url: string,
+  q: string,
+  db?: string,
+): Promise<Array<{ name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> }>> {
+  const params = new URLSearchParams({ q, epoch: 'ms' })
+  if (db) params.set('db', db)
+  const res = await fetch(`${url}/query`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: params,
+  })
+  const body = (await res.json()) as {
+    error?: string
+    results?: Array<{
+      error?: string
+      series?: Array<{ name: string; columns: string[]; values: unknown[][] }>
+    }>
+  }
+  if (!res.ok || body.error) throw new Error(`InfluxDB ${res.status}: ${body.error ?? 'no body'}`)
+  const first = body.results?.[0]
+  if (first?.error) throw new Error(`InfluxQL: ${first.error}`)
+  return first?.series ?? []
+}
+
+/** A fresh database with a name unique to the test. */
+export async function createTestDatabase(url: string, prefix = 'test'): Promise<string> {
+  const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
+  await influxQuery(url, `CREATE DATABASE "${name}"`)
+  return name
+}
