@@ -555,6 +555,17 @@ export function createRegistry(options: RegistryOptions) {
     },
 
     /**
+     * Version of the active credential behind an MQTT username (service account first, as in
+     * checkCredentials), or null when there is none or it is revoked. It grows on every rotation, so
+     * the broker sees a rotation made by another process and drops the connection that used the old one.
+     */
+    credentialVersion(username: string): number | null {
+      const service = stmt.getService.get(username) as Row | undefined
+      const row = service ?? (stmt.getCredential.get(username) as Row | undefined)
+      return row === undefined || row.revoked_at !== null ? null : Number(row.version)
+    },
+
+    /**
      * Checks an MQTT username/password: a service account or a device. Verified secrets are
      * remembered as digests keyed by credential version, so rotation and revocation still bite.
      */
