@@ -18,6 +18,7 @@ import {
   type Principal,
   RoleSchema,
   type Scale,
+  type ServiceAccount,
   type Site,
   SiteCategorySchema,
   TENANT_KINDS,
@@ -628,6 +629,52 @@ export function createRegistry(options: RegistryOptions) {
         role: RoleSchema.parse(row.role),
         tenantId: strOrNull(row.tenant_id),
       }
+    },
+
+    // ---- lookups for the operator CLI and the ledger import ----
+    /** The elevator holding this 20-digit registration code, or null. */
+    getElevatorByRegistrationCode(code: string): Elevator | null {
+      const row = db
+        .prepare(`${DEVICE_SELECT} WHERE d.kind = 'elevator' AND e.registration_code = ?`)
+        .get(code) as Row | undefined
+      const device = row ? toDevice(row) : null
+      return device?.kind === 'elevator' ? device : null
+    },
+
+    /** The scale holding this verification certificate number, or null. */
+    getScaleByCertificateNo(certificateNo: string): Scale | null {
+      const row = db
+        .prepare(`${DEVICE_SELECT} WHERE d.kind = 'scale' AND s.certificate_no = ?`)
+        .get(certificateNo) as Row | undefined
+      const device = row ? toDevice(row) : null
+      return device?.kind === 'scale' ? device : null
+    },
+
+    /** Credential metadata of a device (never the hash), or null when none was ever issued. */
+    getCredentialInfo(
+      deviceId: string,
+    ): { version: number; issuedAt: number; revokedAt: number | null } | null {
+      const row = stmt.getCredential.get(deviceId) as Row | undefined
+      if (!row) return null
+      return {
+        version: Number(row.version),
+        issuedAt: Number(row.issued_at),
+        revokedAt: numOrNull(row.revoked_at),
+      }
+    },
+
+    /** Devices that never had a secret issued (a revoked credential still counts as issued). */
+    listDevicesWithoutCredentials(): Device[] {
+      const sql = `${DEVICE_SELECT} WHERE NOT EXISTS (SELECT 1 FROM device_credentials c WHERE c.device_id = d.id) ORDER BY d.id`
+      return (db.prepare(sql).all() as Row[]).map(toDevice)
+    },
+
+    listServiceAccounts(): ServiceAccount[] {
+      return (db.prepare('SELECT * FROM service_accounts ORDER BY username').all() as Row[]).map((r) => ({
+        username: str(r.username),
+        createdAt: Number(r.created_at),
+        revokedAt: numOrNull(r.revoked_at),
+      }))
     },
 
     // ---- changes ----
