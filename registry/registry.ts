@@ -488,6 +488,11 @@ export function createRegistry(options: RegistryOptions) {
       return context
     },
 
+    /** Tells caches and listeners that a device row changed through this connection (dates, say). */
+    markDeviceChanged(deviceId: string): void {
+      emit({ type: 'device_changed', deviceId })
+    },
+
     setInService(deviceId: string, inService: boolean): void {
       requireDevice(deviceId)
       db.prepare('UPDATE devices SET in_service = ? WHERE id = ?').run(inService ? 1 : 0, deviceId)
