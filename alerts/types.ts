@@ -1,0 +1,298 @@
+/**
+ * The alerts engine's public shapes: what the HTTP API, the notifiers and the console code against.
+ * The engine itself is in engine.ts; the rule table (types, severities, titles) in rules.ts.
+ */
+import type { AlertChange, AlertSeverity, AlertStatus } from '../domain/alert-change.ts'
+import type { Reading } from '../domain/reading.ts'
+import type { SiteCategory } from '../domain/registry-types.ts'
+import type { DeviceKind } from '../domain/topics.ts'
+
+export type { AlertChange, AlertSeverity, AlertStatus }
+
+/**
+ * Every alert type. One per elevator fault/event code and scale tamper code, plus the derived and
+ * scheduled ones. `trapped`, `stopped_outside_door_zone` and `overspeed` are shared by the event a
+ * controller sends and the rule that derives it from status, so both feed ONE alert.
+ */
+export const ALERT_TYPES = [
+  // elevator events (domain/catalogue.ts)
+  'safety_circuit_open',
+  'door_close_fault',
+  'door_open_fault',
+  'stopped_outside_door_zone',
+  'moving_with_door_open',
+  'motor_runtime_limiter',
+  'floor_position_lost',
+  'rerun_prevention_fault',
+  'alarm_button',
+  'bottom_overtravel',
+  'top_overtravel',
+  'trapped',
+  'overspeed',
+  'power_failure',
+  'door_lock_open',
+  // scale tamper / fault events
+  'case_opened',
+  'seal_broken',
+  'unlock',
+  'calibration_changed',
+  'param_changed',
+  'self_check_failed',
+  // derived from status
+  'zero_offset',
+  'counter_changed',
+  'offline',
+  // scheduled scans
+  'maintenance_overdue',
+  'inspection_due',
+  'inspection_overdue',
+  'verification_due',
+  'verification_overdue',
+] as const
+export type AlertType = (typeof ALERT_TYPES)[number]
+
+/** Ordered so that a larger index is more severe. */
+export const SEVERITY_RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, major: 2, critical: 3 }
+
+export type LocalizedText = { zh: string; en: string }
+
+/** ms since epoch, or null while the stage has not happened. */
+export type RescueTimeline = {
+  alarmAt: number
+  dispatchedAt: number | null
+  /** Tenant id of the maintenance firm the rescue was dispatched to. */
+  dispatchedTo: string | null
+  acceptedAt: number | null
+  arrivedAt: number | null
+  releasedAt: number | null
+  /** alarmAt + RESCUE_ACCEPT_LIMIT_S. */
+  acceptDeadline: number
+  /** alarmAt + RESCUE_ARRIVE_LIMIT_S (TSG T5002: 30 min in a districted city). */
+  arriveDeadline: number
+  acceptMissed: boolean
+  arriveMissed: boolean
+}
+
+export type Alert = {
+  id: string
+  deviceId: string
+  deviceKind: DeviceKind
+  siteId: string | null
+  tenantId: string | null
+  siteCategory: SiteCategory | null
+  type: AlertType
+  severity: AlertSeverity
+  status: AlertStatus
+  /** Times the condition was seen while this alert was active (repeated events raise it). */
+  count: number
+  title: LocalizedText
+  /** Rule-specific facts: the event detail, the speed and factor, the zero offset, the due date... */
+  details: Record<string, unknown>
+  openedAt: number
+  lastSeenAt: number
+  acknowledgedAt: number | null
+  acknowledgedBy: string | null
+  resolvedAt: number | null
+  /** An operator, or `system` when the condition cleared by itself. */
+  resolvedBy: string | null
+  resolutionNote: string | null
+  /** A rescue deadline was missed (or severity was raised by escalation). */
+  escalated: boolean
+  /** Only for `trapped` alerts. */
+  rescue: RescueTimeline | null
+}
+
+/** One row of the append-only history of an alert. */
+export type Transition = {
+  id: number
+  alertId: string
+  /** raised, acknowledged, dispatched, accepted, arrived, released, escalated, resolved, commented. */
+  transition: string
+  actor: string
+  note: string | null
+  at: number
+  /** Severity and status of the alert right after the transition. */
+  severity: AlertSeverity
+  status: AlertStatus
+  details: Record<string, unknown> | null
+}
+
+export const ALERT_ACTIONS = [
+  'acknowledge',
+  'dispatch',
+  'accept',
+  'arrive',
+  'release',
+  'resolve',
+  'comment',
+] as const
+export type AlertAction = (typeof ALERT_ACTIONS)[number]
+
+export type AlertFilter = {
+  /** `active` = open or acknowledged. */
+  status?: AlertStatus | 'active'
+  type?: AlertType
+  severity?: AlertSeverity
+  siteId?: string
+  tenantId?: string
+  deviceId?: string
+  siteCategory?: SiteCategory
+  /** openedAt >= from (ms since epoch). */
+  from?: number
+  /** openedAt < to (ms since epoch). */
+  to?: number
+  limit: number
+  offset: number
+}
+
+export type MaintenanceRecord = {
+  id: number
+  deviceId: string
+  tenantId: string | null
+  startedAt: number
+  endedAt: number
+  /** e.g. half_monthly, quarterly, half_yearly, annual, repair; `half_monthly` unless told. */
+  kind: string
+  /** `device` when it came from maintenance_start/maintenance_end events, `api` when entered by hand. */
+  source: 'device' | 'api'
+  actor: string
+  note: string | null
+  recordedAt: number
+}
+
+export type MaintenanceInput = {
+  deviceId: string
+  startedAt: number
+  endedAt: number
+  kind?: string
+  actor: string
+  note?: string
+}
+
+export type MaintenanceFilter = {
+  deviceId?: string
+  tenantId?: string
+  /** endedAt >= from (ms). */
+  from?: number
+  /** endedAt < to (ms). */
+  to?: number
+  limit?: number
+  offset?: number
+}
+
+export type AccidentRecord = {
+  id: number
+  at: number
+  siteId: string
+  deviceId: string | null
+  fatal: boolean
+  description: string
+  actor: string
+  recordedAt: number
+}
+
+export type AccidentInput = {
+  at: number
+  siteId: string
+  deviceId?: string | null
+  fatal: boolean
+  description: string
+  actor: string
+}
+
+export type AccidentFilter = { siteId?: string; from?: number; to?: number; limit?: number; offset?: number }
+
+/** A rate with what it is made of; `rate` is null when the denominator is 0. */
+export type Ratio = { numerator: number; denominator: number; rate: number | null }
+
+export type ComplianceFigures = {
+  /** Scales: periodic verification rate (周检率), target >= 99%. */
+  verification: Ratio & { target: number; meetsTarget: boolean | null }
+  /** Elevators: periodic inspection declaration rate, target 100%. */
+  inspectionDeclaration: Ratio & {
+    target: number
+    meetsTarget: boolean | null
+    /** Declared at least INSPECTION_DECLARE_LEAD_DAYS before the due date (TSG T7001: one month). */
+    declaredInTime: number
+  }
+  /** Elevators in service whose half-monthly maintenance never lapsed beyond the interval in the period. */
+  maintenance: Ratio & { records: number }
+  /** Trapped-passenger rescues whose alarm fell in the period. */
+  rescue: {
+    rescues: number
+    arrived: number
+    medianArrivalS: number | null
+    p90ArrivalS: number | null
+    /** numerator = arrived within the limit; denominator = arrived, or arrival deadline missed. */
+    withinLimit: Ratio
+    medianAcceptS: number | null
+    acceptMissed: number
+    arriveMissed: number
+  }
+  /** `escalated` transitions in the period. */
+  escalations: number
+  /** Scales registered (created by the end of the period) against the plan's 10,000. */
+  instruments: { registered: number; inService: number; target: number; share: number }
+  /** Recorded by hand; the target is zero. */
+  fatalAccidents: { count: number; target: number; meetsTarget: boolean }
+}
+
+export type ComplianceReport = {
+  period: { from: string; to: string; timezone: 'Asia/Shanghai' }
+  generatedAt: number
+  overall: ComplianceFigures
+  byCategory: Record<SiteCategory, ComplianceFigures>
+}
+
+export type DeviceSnapshot = {
+  lastStatus: unknown | null
+  lastSeenAt: number | null
+  online: boolean
+  recentEvents: Array<{ at: number; code: string; detail?: Record<string, unknown> }>
+}
+
+/** Time source and timers, fakeable in tests (see fake-clock.ts). */
+export type TimerHandle = { cancel(): void }
+export type Clock = {
+  now(): number
+  setTimeout(fn: () => void, ms: number): TimerHandle
+  clearTimeout(handle: TimerHandle): void
+}
+
+export type AlertChangeEvent = { change: AlertChange; alert: Alert }
+
+export type AlertEngine = {
+  start(): Promise<void>
+  stop(): Promise<void>
+  /** Every validated reading, in the order of one device's messages. Never rejects for content. */
+  handle(reading: Reading): Promise<void>
+  listAlerts(filter: AlertFilter): { items: Alert[]; total: number }
+  getAlert(id: string): Alert | null
+  getTransitions(alertId: string): Transition[]
+  /** DomainError NOT_FOUND / INVALID_TRANSITION / NOTE_REQUIRED. */
+  act(alertId: string, action: AlertAction, by: { actor: string; note?: string }): Alert
+  /** Called synchronously after every change is committed; returns an unsubscribe function. */
+  onChange(listener: (event: AlertChangeEvent) => void): () => void
+  /** DomainError NOT_FOUND / WRONG_KIND / INVALID_INPUT. */
+  recordMaintenance(input: MaintenanceInput): MaintenanceRecord
+  listMaintenance(filter: MaintenanceFilter): MaintenanceRecord[]
+  /** DomainError NOT_FOUND (site or device) / INVALID_INPUT. */
+  recordAccident(input: AccidentInput): AccidentRecord
+  listAccidents(filter: AccidentFilter): AccidentRecord[]
+  /** ISO dates, inclusive, Asia/Shanghai calendar. DomainError INVALID_INPUT. */
+  compliance(period: { from: string; to: string }): ComplianceReport
+  /** null for a device the registry does not know. */
+  deviceSnapshot(deviceId: string): DeviceSnapshot | null
+  /** What cron runs: maintenance, inspection and verification due/overdue. */
+  runScheduledScans(): Promise<void>
+}
+
+/** What `createAlertEngine(deps)` (engine.ts) takes. */
+export type AlertEngineDeps = {
+  config: import('./config.ts').AlertsConfig
+  logger: import('../domain/logger.ts').Logger
+  registry: import('../registry/registry.ts').Registry
+  metrics: import('prom-client').Registry
+  /** Defaults to the system clock. */
+  clock?: Clock
+}
