@@ -42,7 +42,8 @@ export type BrokerTls = { port: number; certFile: string; keyFile: string }
 export function brokerTls(config: BrokerConfig): BrokerTls | null {
   const { MQTT_TLS_CERT: certFile, MQTT_TLS_KEY: keyFile } = config
   if (certFile === undefined && keyFile === undefined) {
-    if (config.MQTT_TLS_PORT !== undefined) throw invalid('MQTT_TLS_PORT: set MQTT_TLS_CERT and MQTT_TLS_KEY too')
+    if (config.MQTT_TLS_PORT !== undefined)
+      throw invalid('MQTT_TLS_PORT: set MQTT_TLS_CERT and MQTT_TLS_KEY too')
     return null
   }
   if (certFile === undefined) throw invalid('MQTT_TLS_CERT: required when MQTT_TLS_KEY is set')
@@ -51,5 +52,7 @@ export function brokerTls(config: BrokerConfig): BrokerTls | null {
 }
 
 function invalid(problem: string): DomainError {
-  return new DomainError('CONFIG_INVALID', `invalid configuration:\n  ${problem}`, { details: { problems: [problem] } })
+  return new DomainError('CONFIG_INVALID', `invalid configuration:\n  ${problem}`, {
+    details: { problems: [problem] },
+  })
 }

@@ -103,9 +103,7 @@ export function checkConnectShape(input: {
   return null
 }
 
-export type PublishDecision =
-  | { ok: true; uplink: UplinkType | null }
-  | { ok: false; reason: PublishRefusal }
+export type PublishDecision = { ok: true; uplink: UplinkType | null } | { ok: false; reason: PublishRefusal }
 
 const isSysTopic = (topic: string): boolean => topic.startsWith('$')
 
