@@ -1,0 +1,164 @@
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { silentLogger } from '../domain/logger.ts'
+import { createSpool, type SpoolOptions } from './spool.ts'
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'spool-test-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  return dir
+}
+
+function spoolIn(dir: string, options: Partial<SpoolOptions> = {}) {
+  return createSpool({
+    dir,
+    maxBytes: 10_000_000,
+    segmentBytes: 1_000_000,
+    logger: silentLogger(),
+    ...options,
+  })
+}
+
+const batch = (from: number, n: number): string[] =>
+  Array.from({ length: n }, (_, i) => `m,device_id=d v=${from + i}i ${from + i}`)
+
+async function drain(spool: ReturnType<typeof createSpool>, maxLines = 1000): Promise<string[]> {
+  const out: string[] = []
+  for (;;) {
+    const chunk = await spool.peek(maxLines)
+    if (chunk === null) return out
+    out.push(...chunk.lines)
+    await spool.commit(chunk)
+  }
+}
+
+describe('spool', () => {
+  it('gives batches back in order, and forgets them once committed', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    await Promise.all([spool.append(batch(0, 3)), spool.append(batch(3, 2)), spool.append(batch(5, 4))])
+    expect(spool.depth()).toMatchObject({ records: 3, lines: 9 })
+    const first = await spool.peek(5)
+    // Whole records only: 3 + 2 lines fit in 5, the third record does not.
+    expect(first?.lines).toEqual(batch(0, 5))
+    if (first) await spool.commit(first)
+    expect(spool.depth()).toMatchObject({ records: 1, lines: 4 })
+    expect(await drain(spool)).toEqual(batch(5, 4))
+    expect(spool.depth()).toEqual({ records: 0, lines: 0, bytes: 0, oldestAt: null })
+    await spool.close()
+    // Nothing left to replay after a restart.
+    const again = spoolIn(dir)
+    await again.open()
+    expect(again.isEmpty()).toBe(true)
+    await again.close()
+  })
+
+  it('keeps what was not committed across a restart, and does not replay what was', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    for (let i = 0; i < 10; i++) await spool.append(batch(i * 10, 10))
+    const chunk = await spool.peek(30)
+    if (chunk) await spool.commit(chunk)
+    // No close(): as after a crash.
+    const after = spoolIn(dir)
+    await after.open()
+    expect(after.depth().lines).toBe(70)
+    expect(await drain(after)).toEqual(batch(30, 70))
+    await after.close()
+    await spool.close()
+  })
+
+  it('cuts a record torn by a crash and keeps every complete one', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    await spool.append(batch(0, 5))
+    await spool.append(batch(5, 5))
+    await spool.close()
+    const [segment] = readdirSync(dir).filter((f) => f.endsWith('.seg'))
+    if (segment === undefined) throw new Error('no segment written')
+    const file = join(dir, segment)
+    const before = statSync(file).size
+    // Half a header and some payload: what a crash in the middle of a write leaves.
+    appendFileSync(file, Buffer.from([0x4c, 0x53, 0x50, 0x31, 0xff, 0, 0, 0, 1, 2, 3]))
+    const after = spoolIn(dir)
+    await after.open()
+    expect(statSync(file).size).toBe(before)
+    expect(after.depth().lines).toBe(10)
+    await after.append(batch(10, 1))
+    expect(await drain(after)).toEqual(batch(0, 11))
+    await after.close()
+  })
+
+  it('refuses a record whose bytes changed', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    await spool.append(batch(0, 2))
+    await spool.close()
+    const [segment] = readdirSync(dir).filter((f) => f.endsWith('.seg'))
+    if (segment === undefined) throw new Error('no segment written')
+    // A second record whose crc does not match its payload.
+    const good = spoolIn(dir)
+    await good.open()
+    await good.append(['x v=1i 1'])
+    await good.close()
+    const files = readdirSync(dir).filter((f) => f.endsWith('.seg'))
+    const last = files.at(-1)
+    if (last === undefined) throw new Error('no segment')
+    const { openSync, writeSync, closeSync } = await import('node:fs')
+    const fd = openSync(join(dir, last), 'r+')
+    writeSync(fd, Buffer.from('y'), 0, 1, 24)
+    closeSync(fd)
+    const reopened = spoolIn(dir)
+    await reopened.open()
+    expect(await drain(reopened)).toEqual(batch(0, 2))
+    await reopened.close()
+  })
+
+  it('rolls segments and deletes those fully replayed', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir, { segmentBytes: 300 })
+    await spool.open()
+    for (let i = 0; i < 20; i++) await spool.append(batch(i * 5, 5))
+    const segments = () => readdirSync(dir).filter((f) => f.endsWith('.seg')).length
+    expect(segments()).toBeGreaterThan(5)
+    const chunk = await spool.peek(50)
+    if (chunk) await spool.commit(chunk)
+    const midway = segments()
+    expect(midway).toBeLessThan(20)
+    expect(await drain(spool, 7)).toEqual(batch(50, 50))
+    expect(segments()).toBe(0)
+    // Appending after everything was deleted starts a fresh segment that a restart still sees.
+    await spool.append(batch(100, 1))
+    await spool.close()
+    const again = spoolIn(dir, { segmentBytes: 300 })
+    await again.open()
+    expect(await drain(again)).toEqual(batch(100, 1))
+    await again.close()
+  })
+
+  it('makes appends wait while full, and never drops one', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir, { maxBytes: 300 })
+    await spool.open()
+    await spool.append(batch(0, 5))
+    await spool.append(batch(5, 5))
+    let isThirdDone = false
+    const third = spool.append(batch(10, 5)).then(() => {
+      isThirdDone = true
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(isThirdDone).toBe(false)
+    const chunk = await spool.peek(5)
+    if (chunk) await spool.commit(chunk)
+    await third
+    expect(isThirdDone).toBe(true)
+    expect(await drain(spool)).toEqual(batch(5, 10))
+    await spool.close()
+  })
+})
