@@ -253,7 +253,7 @@ for (const field of FIELDS) {
 const ParsedRecordsSchema = z.array(
   z.object({
     record: z.array(z.string()),
-    info: z.object({ lines: z.number(), empty_lines: z.number() }),
+    info: z.object({ empty_lines: z.number() }),
   }),
 )
 
@@ -326,12 +326,13 @@ function parseFile(csvText: string): ParsedFile {
   if (errors.length > 0) return { ok: false, errors }
 
   const rows: Row[] = []
-  let previousEnd = head.info.lines
+  // csv-parse's own line count takes a CRLF inside a quoted cell for two lines; count breaks here.
+  let nextLine = 1 + head.info.empty_lines + lineBreaks(head.record) + 1
   let previousEmpty = head.info.empty_lines
   for (const { record, info } of body) {
     // A quoted cell may span lines: the row starts after the previous one and any blank lines between.
-    const line = previousEnd + 1 + (info.empty_lines - previousEmpty)
-    previousEnd = info.lines
+    const line = nextLine + (info.empty_lines - previousEmpty)
+    nextLine = line + lineBreaks(record) + 1
     previousEmpty = info.empty_lines
     if (record.every((cell) => cell.trim() === '')) continue
     if (record.slice(head.record.length).some((cell) => cell.trim() !== '')) {
@@ -350,6 +351,10 @@ function parseFile(csvText: string): ParsedFile {
     rows.push({ line, cells })
   }
   return { ok: true, rows, rowErrors: errors, header, ignoredColumns }
+}
+
+function lineBreaks(record: string[]): number {
+  return record.reduce((n, cell) => n + (cell.match(/\r\n|\r|\n/g)?.length ?? 0), 0)
 }
 
 const UNIT_FACTORS: Record<string, Record<string, number>> = {
