@@ -30,7 +30,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   })
 }
 
-function configText(dir: string, httpPort: number, rpcPort: number): string {
+function configText(dir: string, httpPort: number, rpcPort: number, isAuthEnabled = false): string {
   return `
 reporting-disabled = true
 bind-address = "127.0.0.1:${rpcPort}"
@@ -47,6 +47,7 @@ bind-address = "127.0.0.1:${rpcPort}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:${httpPort}"
+  auth-enabled = ${isAuthEnabled}
   log-enabled = false
   max-body-size = 0
 
@@ -65,12 +66,14 @@ export async function startInfluxd(options: {
   dir: string
   port?: number
   binary?: string
+  /** Turns HTTP auth on and creates this admin user (the first user may be created without auth). */
+  admin?: InfluxCredentials
 }): Promise<Influxd> {
   const port = options.port ?? (await freePort())
   const rpcPort = await freePort()
   mkdirSync(options.dir, { recursive: true })
   const configFile = join(options.dir, 'influxdb.conf')
-  writeFileSync(configFile, configText(options.dir, port, rpcPort))
+  writeFileSync(configFile, configText(options.dir, port, rpcPort, options.admin !== undefined))
   const url = `http://127.0.0.1:${port}`
   let child: ChildProcess | null = null
   let exited: Promise<void> = Promise.resolve()
@@ -122,20 +125,37 @@ export async function startInfluxd(options: {
   }
 
   await start()
+  if (options.admin) {
+    const { username, password } = options.admin
+    const users = await influxQuery(url, 'SHOW USERS', undefined, options.admin).catch(() => [])
+    if (users.length === 0) {
+      await influxQuery(
+        url,
+        `CREATE USER "${username}" WITH PASSWORD '${password.replace(/'/g, "\\'")}' WITH ALL PRIVILEGES`,
+      )
+    }
+  }
   return { url, port, dir: options.dir, start, stop, isRunning: () => child !== null }
 }
+
+export type InfluxCredentials = { username: string; password: string }
 
 /** Runs an InfluxQL statement; throws with InfluxDB's own error text. */
 export async function influxQuery(
   url: string,
   q: string,
   db?: string,
+  auth?: InfluxCredentials,
 ): Promise<Array<{ name: string; columns: string[]; values: unknown[][]; tags?: Record<string, string> }>> {
   const params = new URLSearchParams({ q, epoch: 'ms' })
   if (db) params.set('db', db)
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' }
+  if (auth) {
+    headers.authorization = `Basic ${Buffer.from(`${auth.username}:${auth.password}`).toString('base64')}`
+  }
   const res = await fetch(`${url}/query`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    headers,
     body: params,
   })
   const body = (await res.json()) as {
@@ -152,8 +172,12 @@ export async function influxQuery(
 }
 
 /** A fresh database with a name unique to the test. */
-export async function createTestDatabase(url: string, prefix = 'test'): Promise<string> {
+export async function createTestDatabase(
+  url: string,
+  prefix = 'test',
+  auth?: InfluxCredentials,
+): Promise<string> {
   const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
-  await influxQuery(url, `CREATE DATABASE "${name}"`)
+  await influxQuery(url, `CREATE DATABASE "${name}"`, undefined, auth)
   return name
 }

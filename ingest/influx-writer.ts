@@ -1,0 +1,184 @@
+/**
+ * Sends batches of line protocol to InfluxDB with @influxdata/influxdb-client, and says plainly why a
+ * batch was not taken. The client's own retry buffer is kept out of the way: it lives in memory and
+ * drops lines on overflow, on exhausted retries and on close(). Every write here has a `writeFailed`
+ * hook that hands the error back to the caller (a returned promise replaces the client's retry), so
+ * each batch ends either accepted (204) or rejected to ingest, which spools it.
+ */
+import { HttpError, InfluxDB, type WriteApi } from '@influxdata/influxdb-client'
+import { DomainError } from '../domain/errors.ts'
+import type { Logger } from '../domain/logger.ts'
+import { createV1Transport } from './influx-v1-transport.ts'
+import { PRECISION } from './line-protocol.ts'
+
+/** Why InfluxDB did not take a batch; `rejected` is the only one retrying cannot fix. */
+export const INFLUX_ERROR_CODES = {
+  /** No answer: connection refused, DNS, timeout. */
+  unreachable: 'INFLUX_UNREACHABLE',
+  /** 401/403: wrong token or user:password. */
+  auth: 'INFLUX_AUTH',
+  /** 404: the database or bucket does not exist. */
+  notFound: 'INFLUX_NOT_FOUND',
+  /** 400: InfluxDB refused the data itself (a field type conflict, a point beyond retention). */
+  rejected: 'INFLUX_REJECTED',
+  /** 413: the request was too large. */
+  tooLarge: 'INFLUX_TOO_LARGE',
+  /** 5xx, 429 and anything else: InfluxDB is there but not writing now. */
+  unavailable: 'INFLUX_UNAVAILABLE',
+} as const
+
+export type InfluxWriterConfig = {
+  INFLUX_URL: string
+  INFLUX_API: '1' | '2'
+  INFLUX_DB: string
+  INFLUX_RP?: string | undefined
+  INFLUX_BUCKET?: string | undefined
+  INFLUX_ORG: string
+  INFLUX_TOKEN?: string | undefined
+  INFLUX_TIMEOUT_MS: number
+  INFLUX_GZIP_THRESHOLD_BYTES: number
+}
+
+export type InfluxWriter = ReturnType<typeof createInfluxWriter>
+
+function serverMessage(err: HttpError): string {
+  const body = err.body ?? ''
+  try {
+    const json: unknown = JSON.parse(body)
+    if (typeof json === 'object' && json !== null) {
+      if ('error' in json && typeof json.error === 'string') return json.error
+      if ('message' in json && typeof json.message === 'string') return json.message
+    }
+  } catch {
+    // not JSON: the text itself
+  }
+  return (body || err.message).slice(0, 500)
+}
+
+/** Turns whatever the client threw into a DomainError with one of INFLUX_ERROR_CODES. */
+export function classifyInfluxError(err: unknown, target: string): DomainError {
+  if (err instanceof DomainError) return err
+  if (err instanceof HttpError) {
+    const text = serverMessage(err)
+    const status = err.statusCode
+    const details = { status, target }
+    if (status === 401 || status === 403) {
+      return new DomainError(
+        INFLUX_ERROR_CODES.auth,
+        `InfluxDB refused the credentials (${status} ${text}): check INFLUX_TOKEN`,
+        { cause: err, details },
+      )
+    }
+    if (status === 404) {
+      return new DomainError(
+        INFLUX_ERROR_CODES.notFound,
+        `InfluxDB has no such database or bucket (${text}): create it, or check INFLUX_DB / INFLUX_BUCKET`,
+        { cause: err, details },
+      )
+    }
+    if (status === 400) {
+      return new DomainError(INFLUX_ERROR_CODES.rejected, `InfluxDB refused the data: ${text}`, {
+        cause: err,
+        details,
+      })
+    }
+    if (status === 413) {
+      return new DomainError(INFLUX_ERROR_CODES.tooLarge, `InfluxDB: request too large (${text})`, {
+        cause: err,
+        details,
+      })
+    }
+    return new DomainError(INFLUX_ERROR_CODES.unavailable, `InfluxDB answered ${status}: ${text}`, {
+      cause: err,
+      details,
+    })
+  }
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  const message = err instanceof Error ? err.message : String(err)
+  return new DomainError(
+    INFLUX_ERROR_CODES.unreachable,
+    `InfluxDB at ${target} does not answer (${code ?? message}): check INFLUX_URL and that it runs`,
+    { cause: err, details: { target, errno: code } },
+  )
+}
+
+export function createInfluxWriter(config: InfluxWriterConfig, logger: Logger) {
+  const isV1 = config.INFLUX_API === '1'
+  const bucket =
+    config.INFLUX_BUCKET ?? (config.INFLUX_RP ? `${config.INFLUX_DB}/${config.INFLUX_RP}` : config.INFLUX_DB)
+  const target = `${config.INFLUX_URL} (${isV1 ? `1.x /write db=${bucket}` : `v2 bucket=${bucket}`})`
+  const client = isV1
+    ? new InfluxDB({
+        url: config.INFLUX_URL,
+        transport: createV1Transport({
+          url: config.INFLUX_URL,
+          credentials: config.INFLUX_TOKEN,
+          timeoutMs: config.INFLUX_TIMEOUT_MS,
+        }),
+      })
+    : new InfluxDB({ url: config.INFLUX_URL, token: config.INFLUX_TOKEN, timeout: config.INFLUX_TIMEOUT_MS })
+  const writePath = `/api/v2/write?org=${encodeURIComponent(config.INFLUX_ORG)}&bucket=${encodeURIComponent(bucket)}&precision=${PRECISION}`
+
+  function writeApiFor(lines: number): WriteApi {
+    return client.getWriteApi(config.INFLUX_ORG, bucket, PRECISION, {
+      // One request per call: the client must neither split the batch nor send it on a timer.
+      batchSize: lines + 1,
+      maxBatchBytes: Number.MAX_SAFE_INTEGER,
+      flushInterval: 0,
+      maxRetries: 0,
+      gzipThreshold:
+        config.INFLUX_GZIP_THRESHOLD_BYTES > 0 ? config.INFLUX_GZIP_THRESHOLD_BYTES : Number.MAX_SAFE_INTEGER,
+      // A returned promise replaces the client's retry: the batch comes back to ingest, never to the
+      // in-memory retry buffer.
+      writeFailed: (error: Error) => Promise.reject(error),
+      // Unreachable with writeFailed above; if a future client version buffered anyway, say so loudly.
+      writeRetrySkipped: (entry: { lines: string[] }) => {
+        logger.error({ lines: entry.lines.length }, 'influxdb-client dropped lines from its retry buffer')
+      },
+    })
+  }
+
+  return {
+    target,
+
+    /** Resolves once InfluxDB accepted every line (204); rejects with a classified DomainError. */
+    async write(lines: readonly string[]): Promise<void> {
+      if (lines.length === 0) return
+      const api = writeApiFor(lines.length)
+      try {
+        api.writeRecords([...lines])
+        await api.flush()
+      } catch (err) {
+        throw classifyInfluxError(err, target)
+      } finally {
+        api.dispose()
+      }
+    },
+
+    /** An empty write: proves the URL, the credentials and the database without writing anything. */
+    async probe(): Promise<void> {
+      try {
+        await client.transport.request(writePath, '', {
+          method: 'POST',
+          headers: { 'content-type': 'text/plain; charset=utf-8' },
+        })
+      } catch (err) {
+        const error = classifyInfluxError(err, target)
+        // Some servers refuse an empty body as bad data: they answered, knew us and the bucket.
+        if (error.code === INFLUX_ERROR_CODES.rejected) return
+        throw error
+      }
+    },
+
+    /** INFLUX_API=1 only: `CREATE DATABASE` (idempotent on the server). */
+    async createDatabase(): Promise<void> {
+      if (!isV1) throw new DomainError('INFLUX_CREATE_UNSUPPORTED', 'INFLUX_CREATE_DB needs INFLUX_API=1')
+      const q = `CREATE DATABASE "${config.INFLUX_DB.replace(/["\\]/g, '\\$&')}"`
+      try {
+        await client.transport.request(`/query?q=${encodeURIComponent(q)}`, '', { method: 'POST' })
+      } catch (err) {
+        throw classifyInfluxError(err, target)
+      }
+    },
+  }
+}
