@@ -18,7 +18,5 @@ export const ApiConfigSchema = z.object({
   METRICS_REQUIRE_AUTH: env.boolean(false),
   /** Largest page a list route returns; `limit` above it is refused with 400. */
   API_MAX_PAGE_SIZE: env.positiveInt(500),
-  /** Comment line written to idle SSE streams so proxies and browsers keep them open. */
-  SSE_HEARTBEAT_MS: env.positiveInt(15_000),
 })
 export type ApiConfig = z.output<typeof ApiConfigSchema>

@@ -6,6 +6,8 @@ import { env } from '../../domain/config.ts'
  * an all-in-one entry point can merge it with other services' schemas (`.shape`).
  */
 export const NotifyConfigSchema = z.object({
+  /** The queue of webhook deliveries lives in DATA_DIR/notifications.db. */
+  DATA_DIR: z.string().min(1).default('data'),
   /** Where the duty officers' console is reached; links in webhook messages point here. */
   PUBLIC_URL: env.url().default('http://localhost:8080'),
   /** A receiver that has not answered within this time counts as a failed attempt. */
@@ -22,6 +24,8 @@ export const NotifyConfigSchema = z.object({
   WEBHOOK_CONCURRENCY: env.positiveInt(4),
   /** Delivered and failed deliveries (and their attempt log) are kept this long. */
   WEBHOOK_LOG_RETENTION_DAYS: env.positiveInt(30),
+  /** Comment line written to idle SSE streams so proxies and browsers keep them open. */
+  SSE_HEARTBEAT_MS: env.positiveInt(15_000),
   /** Changes kept in memory so a reconnecting SSE client catches up via Last-Event-ID. */
   SSE_REPLAY_SIZE: env.nonNegativeInt(1_000),
   /** A stream whose unsent output grows past this is closed (the client reconnects and replays). */

@@ -4,20 +4,27 @@
  */
 import { createHmac } from 'node:crypto'
 import type { AlertChange, AlertSeverity } from '../../domain/alert-change.ts'
-import { ELEVATOR_EVENT_CATALOGUE, SCALE_EVENT_CATALOGUE } from '../../domain/catalogue.ts'
 import type { DeviceContext } from '../../domain/registry-types.ts'
+import { ALERT_RULES, isAlertType } from '../rules.ts'
 
 export const WEBHOOK_FORMATS = ['generic', 'wecom', 'dingtalk'] as const
 export type WebhookFormat = (typeof WEBHOOK_FORMATS)[number]
 
-/** What a message is built from: the change, and the registry facts about its device when known. */
+/** Facts of the alert (not of the change) a message shows; stored with the queued delivery. */
+export type MessageExtra = {
+  /** The alert's Chinese title from the engine (平层关人, 非平层关人, …); the type's title when null. */
+  title: string | null
+  /** Trapped passengers: when the rescuer must be on site (TSG T5002: 30 min in Wuhan). */
+  arriveDeadline: number | null
+}
+
+/** What a message is built from: the change, the alert's facts, and the registry facts about its device. */
 export type AlertMessage = {
   change: AlertChange
+  extra: MessageExtra
   context: DeviceContext | null
   /** Console page of the alert. */
   link: string
-  /** Human summary from the engine, when it has one. */
-  summary?: string | null
 }
 
 export const SEVERITY_ZH: Record<AlertSeverity, string> = {
@@ -40,31 +47,8 @@ const TRANSITION_ZH: Record<string, string> = {
   commented: '新备注',
 }
 
-/** Alert types the engine derives itself (not a device event code); unknown types show as-is. */
-const TYPE_ZH: Record<string, string> = {
-  offline: '设备离线',
-  trapped_between_floors: '非平层困人',
-  overspeed_warning: '超速(1.2倍)',
-  overspeed_critical: '超速(1.4倍)',
-  maintenance_overdue: '维保超期',
-  inspection_due: '定期检验到期',
-  inspection_overdue: '定期检验超期',
-  verification_due: '周期检定到期',
-  verification_overdue: '周期检定超期',
-  rescue_overdue: '救援超时',
-  zero_offset: '零点偏移超差',
-  tamper: '疑似作弊',
-  unlock_outside_verification: '检定外解锁',
-}
-
-const CATALOGUE_ZH = new Map<string, string>(
-  [...Object.entries(SCALE_EVENT_CATALOGUE), ...Object.entries(ELEVATOR_EVENT_CATALOGUE)].map(
-    ([code, entry]) => [code, entry.zh],
-  ),
-)
-
 export function typeLabelZh(type: string): string {
-  return TYPE_ZH[type] ?? CATALOGUE_ZH.get(type) ?? type
+  return isAlertType(type) ? ALERT_RULES[type].title.zh : type
 }
 
 export function transitionLabelZh(transition: string): string {
@@ -106,7 +90,7 @@ function deviceLine(message: AlertMessage): string {
 function lines(message: AlertMessage): { title: string; rows: string[] } {
   const { change, context } = message
   const severity = SEVERITY_ZH[change.severity]
-  const title = `【${severity}】${typeLabelZh(change.type)} · ${transitionLabelZh(change.transition)}`
+  const title = `【${severity}】${message.extra.title ?? typeLabelZh(change.type)} · ${transitionLabelZh(change.transition)}`
   const rows = [
     `**级别**:${severity}`,
     `**设备**:${deviceLine(message)}`,
@@ -117,7 +101,10 @@ function lines(message: AlertMessage): { title: string; rows: string[] } {
     `**状态**:${transitionLabelZh(change.transition)}(${plain(change.actor)})`,
   ]
   if (change.count > 1) rows.push(`**次数**:${change.count}`)
-  if (message.summary) rows.push(`**说明**:${plain(message.summary)}`)
+  const { arriveDeadline } = message.extra
+  if (arriveDeadline !== null && change.status !== 'resolved') {
+    rows.push(`**到场时限**:${shanghaiTime(arriveDeadline)}`)
+  }
   return { title, rows }
 }
 
@@ -182,7 +169,8 @@ export function genericBody(message: AlertMessage, deliveryId: string) {
         }
       : null,
     tenant: context ? { id: context.tenant.id, name: context.tenant.name, kind: context.tenant.kind } : null,
-    summary: message.summary ?? null,
+    title: message.extra.title ?? typeLabelZh(change.type),
+    arriveDeadline: message.extra.arriveDeadline,
     link: message.link,
   }
 }

@@ -15,7 +15,7 @@ import {
 import { DomainError } from '../../domain/errors.ts'
 import { DEVICE_ID_PATTERN } from '../../domain/topics.ts'
 import { type Migration, openSqlite, type SqliteDatabase } from '../../registry/sqlite.ts'
-import { WEBHOOK_FORMATS, type WebhookFormat } from './formats.ts'
+import { type MessageExtra, WEBHOOK_FORMATS, type WebhookFormat } from './formats.ts'
 
 const MIGRATIONS: readonly Migration[] = [
   {
@@ -42,7 +42,7 @@ CREATE TABLE deliveries (
   alert_id TEXT NOT NULL,
   transition TEXT NOT NULL,
   change TEXT NOT NULL,  -- the AlertChange, JSON
-  summary TEXT,
+  extra TEXT NOT NULL,   -- MessageExtra, JSON
   status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
   attempts INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
@@ -68,6 +68,8 @@ CREATE TABLE delivery_attempts (
 `,
   },
 ]
+
+const MessageExtraSchema = z.object({ title: z.string().nullable(), arriveDeadline: z.number().nullable() })
 
 export function severityRank(severity: AlertSeverity): number {
   return ALERT_SEVERITIES.indexOf(severity)
@@ -141,7 +143,7 @@ export type DueDelivery = {
   id: number
   webhookId: string
   change: AlertChange
-  summary: string | null
+  extra: MessageExtra
   attempts: number
   createdAt: number
 }
@@ -215,7 +217,7 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
 
   const stmt = {
     insertDelivery: db.prepare(
-      `INSERT INTO deliveries (webhook_id, alert_id, transition, change, summary, status, created_at, next_attempt_at)
+      `INSERT INTO deliveries (webhook_id, alert_id, transition, change, extra, status, created_at, next_attempt_at)
        VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`,
     ),
     getTarget: db.prepare('SELECT * FROM webhooks WHERE id = ?'),
@@ -293,14 +295,15 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
     },
 
     /** Queues one delivery per target, in one transaction: a synchronous insert, no network. */
-    enqueue(targets: readonly WebhookTarget[], change: AlertChange, summary: string | null): number[] {
+    enqueue(targets: readonly WebhookTarget[], change: AlertChange, extra: MessageExtra): number[] {
       if (targets.length === 0) return []
       const t = now()
       const json = JSON.stringify(change)
+      const extraJson = JSON.stringify(extra)
       return db.transaction(() =>
         targets.map((target) =>
           Number(
-            stmt.insertDelivery.run(target.id, change.alertId, change.transition, json, summary, t, t)
+            stmt.insertDelivery.run(target.id, change.alertId, change.transition, json, extraJson, t, t)
               .lastInsertRowid,
           ),
         ),
@@ -313,7 +316,8 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
       const out: DueDelivery[] = []
       for (const r of rows) {
         const change = AlertChangeSchema.safeParse(JSON.parse(String(r.change)))
-        if (!change.success) {
+        const extra = MessageExtraSchema.safeParse(JSON.parse(String(r.extra)))
+        if (!change.success || !extra.success) {
           // Written by this module from a valid change; only a hand-edited file gets here.
           db.prepare(
             "UPDATE deliveries SET status = 'failed', finished_at = ?, last_error = 'stored change unreadable' WHERE id = ?",
@@ -324,7 +328,7 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
           id: Number(r.id),
           webhookId: String(r.webhook_id),
           change: change.data,
-          summary: strOrNull(r.summary),
+          extra: extra.data,
           attempts: Number(r.attempts),
           createdAt: Number(r.created_at),
         })

@@ -9,7 +9,7 @@ import { silentLogger } from '../../domain/logger.ts'
 import type { DeviceContext } from '../../domain/registry-types.ts'
 import { freePort } from '../../test/support/influxd.ts'
 import { NotifyConfigSchema } from './config.ts'
-import { genericSignature, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './formats.ts'
+import { genericSignature, type MessageExtra, SIGNATURE_HEADER, TIMESTAMP_HEADER } from './formats.ts'
 import { alertChange, startReceiver } from './testing.ts'
 import { backoffMs, createWebhookService, type WebhookServiceDeps, wants } from './webhooks.ts'
 
@@ -62,11 +62,11 @@ function setup(overrides: Partial<Record<string, string>> = {}, deps: Partial<We
       logger: silentLogger(),
       metrics: registry,
       file: join(dir, 'notifications.db'),
-      describe: (change: AlertChange, summary: string | null) => ({
+      describe: (change: AlertChange, extra: MessageExtra) => ({
         change,
+        extra,
         context: change.deviceId === 'el-1' ? context : null,
         link: `https://console.example/alerts/${change.alertId}`,
-        summary,
       }),
       ...deps,
     })
@@ -149,7 +149,8 @@ describe('webhook delivery to a real receiver', () => {
     expect(sub).not.toHaveProperty('secret')
     expect(sub.hasSecret).toBe(true)
     const change = alertChange()
-    expect(service.enqueue(change, '困人超过30秒')).toBe(1)
+    const deadline = change.at + 1800_000
+    expect(service.enqueue(change, { title: '平层关人', arriveDeadline: deadline })).toBe(1)
     const [req] = await receiver.waitFor(1)
     if (!req) throw new Error('no request')
     const body = JSON.parse(req.body)
@@ -159,7 +160,8 @@ describe('webhook delivery to a real receiver', () => {
       device: { id: 'el-1', code: '31104201002021000001' },
       site: { name: '汉正街市场' },
       tenant: { name: '武汉安达电梯维保有限公司' },
-      summary: '困人超过30秒',
+      title: '平层关人',
+      arriveDeadline: deadline,
       link: `https://console.example/alerts/${change.alertId}`,
     })
     const ts = Number(req.headers[TIMESTAMP_HEADER])
@@ -188,7 +190,10 @@ describe('webhook delivery to a real receiver', () => {
     const { service } = setup()
     service.start()
     service.createSubscription({ name: 'duty room', url: receiver.url, format: 'wecom' })
-    service.enqueue(alertChange())
+    service.enqueue(alertChange(), {
+      title: '非平层关人',
+      arriveDeadline: Date.parse('2025-03-01T06:35:09Z'),
+    })
     const [first, second] = await receiver.waitFor(2)
     expect(first?.body).toBe(second?.body)
     const body = JSON.parse(first?.body ?? '')
@@ -196,7 +201,8 @@ describe('webhook delivery to a real receiver', () => {
     expect(Object.keys(body.markdown)).toEqual(['content'])
     const content: string = body.markdown.content
     expect(content).toContain('紧急')
-    expect(content).toContain('困人')
+    expect(content).toContain('非平层关人')
+    expect(content).toContain('**到场时限**:2025-03-01 14:35:09')
     expect(content).toContain('汉正街市场')
     expect(content).toContain('武汉市硚口区汉正街1号')
     expect(content).toContain('武汉安达电梯维保有限公司')

@@ -9,7 +9,7 @@ import type { AlertChange } from '../../domain/alert-change.ts'
 import { DomainError } from '../../domain/errors.ts'
 import type { Logger } from '../../domain/logger.ts'
 import type { NotifyConfig } from './config.ts'
-import { type AlertMessage, acceptedBy, prepareRequest } from './formats.ts'
+import { type AlertMessage, acceptedBy, type MessageExtra, prepareRequest } from './formats.ts'
 import {
   type Delivery,
   type DeliveryAttempt,
@@ -40,7 +40,7 @@ export type WebhookServiceDeps = {
   /** SQLite file of the queue and the log (DATA_DIR/notifications.db). */
   file: string
   /** Builds the message of a change at send time (registry facts, console link). */
-  describe: (change: AlertChange, summary: string | null) => AlertMessage
+  describe: (change: AlertChange, extra: MessageExtra) => AlertMessage
   fetch?: typeof fetch
   now?: () => number
   random?: () => number
@@ -53,6 +53,7 @@ const MAX_RESPONSE_BYTES = 64 * 1024
 const MAX_WAKE_MS = 60_000
 const PRUNE_EVERY_MS = 3600_000
 const DAY_MS = 86_400_000
+const NO_EXTRA: MessageExtra = { title: null, arriveDeadline: null }
 
 /** Does this subscription want this change? */
 export function wants(target: WebhookTarget, change: AlertChange): boolean {
@@ -210,7 +211,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     let statusCode: number | null = null
     let error: string | null
     try {
-      const message = deps.describe(delivery.change, delivery.summary)
+      const message = deps.describe(delivery.change, delivery.extra)
       const request = prepareRequest(target, message, String(delivery.id), at)
       const response = await fetchImpl(request.url, {
         method: 'POST',
@@ -291,12 +292,12 @@ export function createWebhookService(deps: WebhookServiceDeps) {
      * Queues this change for every subscription that wants it and returns at once: a synchronous
      * SQLite insert, never a network call. Never throws (the engine must not fail for a webhook).
      */
-    enqueue(change: AlertChange, summary: string | null = null): number {
+    enqueue(change: AlertChange, extra: MessageExtra = NO_EXTRA): number {
       if (!store) return 0
       try {
         const matching = targets.filter((t) => wants(t, change))
         if (matching.length === 0) return 0
-        store.enqueue(matching, change, summary)
+        store.enqueue(matching, change, extra)
         schedulePump()
         return matching.length
       } catch (err) {
@@ -307,11 +308,11 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     },
 
     /** Queues a change for one subscription whatever its filters (a test message). */
-    enqueueTo(webhookId: string, change: AlertChange, summary: string | null = null): number {
+    enqueueTo(webhookId: string, change: AlertChange, extra: MessageExtra = NO_EXTRA): number {
       const db = requireStore()
       const target = db.getTarget(webhookId)
       if (!target || target.deleted) throw new DomainError('NOT_FOUND', `no webhook ${webhookId}`)
-      const [id] = db.enqueue([target], change, summary)
+      const [id] = db.enqueue([target], change, extra)
       schedulePump()
       return id ?? 0
     },

@@ -1,0 +1,221 @@
+/**
+ * Alerts: list and filter, one alert with its history, the actions of the rescue workflow, and the
+ * live stream of changes (server-sent events), each scoped to the caller.
+ */
+import type { ServerResponse } from 'node:http'
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { AlertSeveritySchema, AlertStatusSchema } from '../../../domain/alert-change.ts'
+import { DomainError } from '../../../domain/errors.ts'
+import { SiteCategorySchema } from '../../../domain/registry-types.ts'
+import { ALERT_ACTIONS, ALERT_TYPES, type AlertFilter, SEVERITY_RANK } from '../../types.ts'
+import type { ApiDeps } from '../app.ts'
+import { actorOf, assertMayAct, canSeeAlert, isTenantScoped, principalOf } from '../auth.ts'
+import { ErrorBodySchema } from '../errors.ts'
+import {
+  AlertSchema,
+  DeviceIdSchema,
+  IdParam,
+  NoteBodySchema,
+  TimeQuerySchema,
+  TransitionSchema,
+} from '../schemas.ts'
+
+const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema }
+
+/**
+ * `cursor` is an opaque continuation of the same query. It is offset-based underneath (the engine
+ * pages by offset), so alerts raised between two pages can shift the next page by as many rows.
+ */
+function encodeCursor(offset: number): string {
+  return Buffer.from(JSON.stringify({ o: offset })).toString('base64url')
+}
+
+const CursorSchema = z
+  .string()
+  .max(200)
+  .transform((value, ctx) => {
+    try {
+      const parsed: unknown = JSON.parse(Buffer.from(value, 'base64url').toString('utf8'))
+      const result = z.object({ o: z.int().min(0) }).safeParse(parsed)
+      if (result.success) return result.data.o
+    } catch {
+      // reported below
+    }
+    ctx.addIssue({ code: 'custom', message: 'not a cursor this API issued' })
+    return z.NEVER
+  })
+
+export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
+  const { engine } = deps
+  // Streams this app opened, ended when the app closes (a stream never ends by itself).
+  const streams = new Set<ServerResponse>()
+  app.addHook('preClose', (done) => {
+    for (const res of streams) res.end()
+    streams.clear()
+    done()
+  })
+
+  app.get(
+    '/alerts',
+    {
+      schema: {
+        tags: ['alerts'],
+        summary:
+          'Alerts, newest first, filtered and paged (a tenant sees its own and rescues dispatched to it)',
+        querystring: z.object({
+          status: z
+            .union([AlertStatusSchema, z.literal('active')])
+            .optional()
+            .describe('active = open or acknowledged'),
+          type: z.enum(ALERT_TYPES).optional(),
+          severity: AlertSeveritySchema.optional(),
+          site: DeviceIdSchema.optional(),
+          tenant: DeviceIdSchema.optional(),
+          device: DeviceIdSchema.optional(),
+          siteCategory: SiteCategorySchema.optional(),
+          from: TimeQuerySchema.optional().describe('opened at or after'),
+          to: TimeQuerySchema.optional().describe('opened before'),
+          limit: z.coerce.number().int().min(1).max(deps.config.API_MAX_PAGE_SIZE).default(50),
+          offset: z.coerce.number().int().min(0).default(0),
+          cursor: CursorSchema.optional().describe('nextCursor of the previous page; replaces offset'),
+        }),
+        response: {
+          200: z.object({
+            items: z.array(AlertSchema),
+            total: z.number().int(),
+            limit: z.number().int(),
+            offset: z.number().int(),
+            nextCursor: z.string().nullable(),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const q = request.query
+      const offset = q.cursor ?? q.offset
+      const filter: AlertFilter = {
+        status: q.status,
+        type: q.type,
+        severity: q.severity,
+        siteId: q.site,
+        tenantId: q.tenant,
+        deviceId: q.device,
+        siteCategory: q.siteCategory,
+        from: q.from,
+        to: q.to,
+        limit: q.limit,
+        offset,
+      }
+      if (isTenantScoped(principal)) {
+        // Another tenant's filter would only ever match nothing; the scope is the token's.
+        if (q.tenant && q.tenant !== principal.tenantId) {
+          return { items: [], total: 0, limit: q.limit, offset, nextCursor: null }
+        }
+        filter.tenantId = principal.tenantId
+      }
+      const { items, total } = engine.listAlerts(filter)
+      const next = offset + items.length
+      return { items, total, limit: q.limit, offset, nextCursor: next < total ? encodeCursor(next) : null }
+    },
+  )
+
+  app.get(
+    '/alerts/stream',
+    {
+      config: { allowsQueryToken: true },
+      schema: {
+        tags: ['alerts'],
+        summary: 'Live alert changes as server-sent events (scoped like the list)',
+        description:
+          'text/event-stream. Events: `alert` (data: `{change, alert}`), `ready` once connected, `reset` when ' +
+          'a Last-Event-ID can no longer be replayed (reload the list). Comment lines are heartbeats. ' +
+          'EventSource cannot send headers: pass the token as `?access_token=` (it then appears in access ' +
+          'logs of proxies; prefer a short-lived viewer or tenant token for wall screens).',
+        querystring: z.object({
+          access_token: z.string().optional(),
+          minSeverity: AlertSeveritySchema.optional(),
+          lastEventId: z
+            .string()
+            .max(100)
+            .optional()
+            .describe('as the Last-Event-ID header, for clients that cannot set it'),
+        }),
+        response: { 401: ErrorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const principal = principalOf(request)
+      const minRank = request.query.minSeverity ? SEVERITY_RANK[request.query.minSeverity] : 0
+      const header = request.headers['last-event-id']
+      const lastEventId =
+        (typeof header === 'string' ? header : undefined) ?? request.query.lastEventId ?? null
+      reply.hijack()
+      streams.add(reply.raw)
+      reply.raw.on('close', () => streams.delete(reply.raw))
+      const headers: Record<string, string | number | string[]> = {}
+      for (const [name, value] of Object.entries(reply.getHeaders()))
+        if (value !== undefined) headers[name] = value
+      deps.notifier.sse.attach(reply.raw, {
+        filter: (event) =>
+          SEVERITY_RANK[event.alert.severity] >= minRank && canSeeAlert(principal, event.alert),
+        lastEventId,
+        headers,
+        label: principal.tokenId,
+      })
+    },
+  )
+
+  app.get(
+    '/alerts/:id',
+    {
+      schema: {
+        tags: ['alerts'],
+        summary: 'One alert with its history of transitions',
+        params: IdParam,
+        response: {
+          200: z.object({ alert: AlertSchema, transitions: z.array(TransitionSchema) }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const alert = engine.getAlert(request.params.id)
+      if (!alert || !canSeeAlert(principal, alert))
+        throw new DomainError('NOT_FOUND', `no alert ${request.params.id}`)
+      return { alert, transitions: engine.getTransitions(alert.id) }
+    },
+  )
+
+  app.post(
+    '/alerts/:id/:action',
+    {
+      schema: {
+        tags: ['alerts'],
+        summary: 'Act on an alert: acknowledge, dispatch, accept, arrive, release, resolve, comment',
+        description:
+          'Rescue stages (accept, arrive, release) follow the 96333 timeline. A tenant may acknowledge and ' +
+          'comment its alerts and take the stages of rescues dispatched to it; a viewer may do nothing. ' +
+          '`note` is required for comment. 409 INVALID_TRANSITION when the alert is not in a state for it.',
+        params: z.object({ id: z.string().min(1).max(200), action: z.enum(ALERT_ACTIONS) }),
+        body: NoteBodySchema.optional(),
+        response: { 200: AlertSchema, ...errors, 409: ErrorBodySchema },
+      },
+    },
+    async (request) => {
+      const principal = principalOf(request)
+      const { id, action } = request.params
+      const alert = engine.getAlert(id)
+      if (!alert || !canSeeAlert(principal, alert)) throw new DomainError('NOT_FOUND', `no alert ${id}`)
+      assertMayAct(principal, alert, action)
+      const note = request.body?.note
+      if (action === 'comment' && !note) {
+        throw new DomainError('NOTE_REQUIRED', 'a comment needs a note')
+      }
+      return engine.act(id, action, { actor: actorOf(principal), ...(note ? { note } : {}) })
+    },
+  )
+}
