@@ -231,8 +231,11 @@ export type ComplianceFigures = {
   }
   /** `escalated` transitions in the period. */
   escalations: number
-  /** Scales registered (created by the end of the period) against the plan's 10,000. */
-  instruments: { registered: number; inService: number; target: number; share: number }
+  /**
+   * Scales registered (created by the end of the period) against the plan's 10,000; the target is
+   * district-wide, so it is null (and share null) per site category.
+   */
+  instruments: { registered: number; inService: number; target: number | null; share: number | null }
   /** Recorded by hand; the target is zero. */
   fatalAccidents: { count: number; target: number; meetsTarget: boolean }
 }

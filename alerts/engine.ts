@@ -1,0 +1,1538 @@
+/**
+ * The alerts engine: turns readings into alerts (event, status-derived and scheduled rules), runs the
+ * alert lifecycle and the trapped-passenger rescue timeline, and computes the compliance figures.
+ *
+ * Hot path: `handle()` runs for every reading of every device and stays in memory; SQLite is written
+ * only when something changes (a condition starts or ends, an alert moves, an event arrives), and
+ * last-seen times are written in batches. Duration conditions and rescue deadlines run on timers so a
+ * trapped passenger is alerted when the 30 s elapse, not at the next status.
+ */
+import { randomUUID } from 'node:crypto'
+import cron, { type ScheduledTask } from 'node-cron'
+import { Counter, Gauge } from 'prom-client'
+import type { AlertChange, AlertSeverity } from '../domain/alert-change.ts'
+import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
+import { DomainError } from '../domain/errors.ts'
+import type { ElevatorEvent, ElevatorStatus, ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
+import type { Reading } from '../domain/reading.ts'
+import {
+  type Device,
+  type DeviceContext,
+  type Elevator,
+  type Scale,
+  type SiteCategory,
+  SiteCategorySchema,
+} from '../domain/registry-types.ts'
+import { createCertification } from '../registry/certification.ts'
+import type { SqliteDatabase } from '../registry/sqlite.ts'
+import { systemClock } from './clock.ts'
+import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
+import {
+  ALERT_RULES,
+  ELEVATOR_INFO_CODES,
+  isAlertType,
+  maxSeverity,
+  RESOLVED_BY_VERIFICATION,
+  raiseSeverity,
+  SCALE_ALERT_CODES,
+  SCALE_TAMPER_CODES,
+  TRAPPED_AT_FLOOR_TITLE,
+  TRAPPED_BETWEEN_FLOORS_TITLE,
+} from './rules.ts'
+import {
+  ALERT_SELECT,
+  openAlertsDb,
+  prepareStatements,
+  type Row,
+  type Statements,
+  toAccident,
+  toAlert,
+  toMaintenance,
+  toTransition,
+} from './store.ts'
+import {
+  type AccidentRecord,
+  ALERT_TYPES,
+  type Alert,
+  type AlertAction,
+  type AlertChangeEvent,
+  type AlertEngine,
+  type AlertEngineDeps,
+  type AlertFilter,
+  type AlertType,
+  type ComplianceReport,
+  type DeviceSnapshot,
+  type LocalizedText,
+  type MaintenanceRecord,
+  SEVERITY_RANK,
+  type TimerHandle,
+  type Transition,
+} from './types.ts'
+
+const SYSTEM = 'system'
+/** Asia/Shanghai has kept UTC+8 without daylight saving since 1991; cron runs in its local time. */
+const TIMEZONE = 'Asia/Shanghai'
+
+type DurationState = { since: number | null; firedAt: number | null }
+
+type DeviceState = {
+  id: string
+  lastSeenAt: number | null
+  persistedSeenAt: number | null
+  lastStatus: unknown
+  recentEvents: Array<{ at: number; code: string; detail?: Record<string, unknown> }>
+  /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
+  statusSeen: number[]
+  eventSeen: number[]
+  trapped: DurationState & { betweenFloors: boolean }
+  trappedTimer: TimerHandle | null
+  outside: DurationState
+  outsideTimer: TimerHandle | null
+  counters: { param: number; calibration: number } | null
+  maintenanceStartedAt: number | null
+  /** Instant conditions already raised in their current episode, with the severity raised. */
+  episodes: Map<AlertType, AlertSeverity>
+}
+
+const RULE_TRAPPED = 'trapped'
+const RULE_OUTSIDE = 'outside_door_zone'
+const RULE_COUNTERS = 'scale_counters'
+const RULE_MAINTENANCE = 'maintenance_session'
+const RULE_EVENT_SEEN = 'event_seqs'
+
+const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
+const key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v)
+}
+
+function parseState(text: unknown): Record<string, unknown> {
+  if (typeof text !== 'string') return {}
+  try {
+    const value: unknown = JSON.parse(text)
+    return isRecord(value) ? value : {}
+  } catch {
+    return {}
+  }
+}
+
+/** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
+function seenBefore(window: number[], seq: number, ts: number, size: number): boolean {
+  for (let i = 0; i < window.length; i += 2) if (window[i] === seq && window[i + 1] === ts) return true
+  window.push(seq, ts)
+  if (window.length > size * 2) window.splice(0, window.length - size * 2)
+  return false
+}
+
+export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
+  const { config, registry } = deps
+  const log = deps.logger.child({ component: 'alerts' })
+  const clock = deps.clock ?? systemClock()
+  const certification = createCertification(registry, {
+    verificationPeriodMonths: config.VERIFICATION_PERIOD_MONTHS,
+    now: () => clock.now(),
+  })
+
+  const devices = new Map<string, DeviceState>()
+  const active = new Map<string, Alert>()
+  const activeById = new Map<string, Alert>()
+  const rescueTimers = new Map<string, TimerHandle[]>()
+  const listeners = new Set<(event: AlertChangeEvent) => void>()
+  let db: SqliteDatabase | null = null
+  let st: Statements | null = null
+  let isRunning = false
+  let startedAt = 0
+  let offlineTimer: TimerHandle | null = null
+  let cronTask: ScheduledTask | null = null
+  let unsubscribeRegistry: (() => void) | null = null
+
+  // ---- metrics ----
+  const readingsTotal = new Counter({
+    name: 'alerts_readings_total',
+    help: 'Readings evaluated by the alert rules, by reading type',
+    labelNames: ['type'],
+    registers: [deps.metrics],
+  })
+  const duplicatesTotal = new Counter({
+    name: 'alerts_readings_duplicate_total',
+    help: 'Readings dropped as redeliveries of a (device, channel, seq, ts) already seen',
+    registers: [deps.metrics],
+  })
+  const unknownTotal = new Counter({
+    name: 'alerts_readings_unknown_device_total',
+    help: 'Readings from a device the registry does not know',
+    registers: [deps.metrics],
+  })
+  const errorsTotal = new Counter({
+    name: 'alerts_handle_errors_total',
+    help: 'Readings whose evaluation failed (logged, skipped)',
+    registers: [deps.metrics],
+  })
+  const raisedTotal = new Counter({
+    name: 'alerts_raised_total',
+    help: 'Alerts raised, by type and severity',
+    labelNames: ['type', 'severity'],
+    registers: [deps.metrics],
+  })
+  const resolvedTotal = new Counter({
+    name: 'alerts_resolved_total',
+    help: 'Alerts resolved, by type and by whom (system or operator)',
+    labelNames: ['type', 'by'],
+    registers: [deps.metrics],
+  })
+  const escalationsTotal = new Counter({
+    name: 'alerts_escalations_total',
+    help: 'Rescue escalations, by missed stage',
+    labelNames: ['stage'],
+    registers: [deps.metrics],
+  })
+  const listenerErrorsTotal = new Counter({
+    name: 'alerts_listener_errors_total',
+    help: 'onChange listeners that threw',
+    registers: [deps.metrics],
+  })
+  new Gauge({
+    name: 'alerts_active',
+    help: 'Active (open or acknowledged) alerts, by severity',
+    labelNames: ['severity'],
+    registers: [deps.metrics],
+    collect() {
+      const counts: Record<AlertSeverity, number> = { info: 0, warning: 0, major: 0, critical: 0 }
+      for (const alert of activeById.values()) counts[alert.severity]++
+      for (const [severity, n] of Object.entries(counts)) this.set({ severity }, n)
+    },
+  })
+  const scanSeconds = new Gauge({
+    name: 'alerts_scan_duration_seconds',
+    help: 'Duration of the last scheduled scan',
+    registers: [deps.metrics],
+  })
+
+  function store(): { db: SqliteDatabase; st: Statements } {
+    if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
+    return { db, st }
+  }
+
+  // ---- device state ----
+  function stateOf(deviceId: string): DeviceState {
+    let state = devices.get(deviceId)
+    if (!state) {
+      state = {
+        id: deviceId,
+        lastSeenAt: null,
+        persistedSeenAt: null,
+        lastStatus: null,
+        recentEvents: [],
+        statusSeen: [],
+        eventSeen: [],
+        trapped: { since: null, firedAt: null, betweenFloors: false },
+        trappedTimer: null,
+        outside: { since: null, firedAt: null },
+        outsideTimer: null,
+        counters: null,
+        maintenanceStartedAt: null,
+        episodes: new Map(),
+      }
+      devices.set(deviceId, state)
+    }
+    return state
+  }
+
+  function saveRule(deviceId: string, rule: string, state: Record<string, unknown> | null): void {
+    const { st } = store()
+    if (state === null) st.deleteRuleState.run(deviceId, rule)
+    else st.upsertRuleState.run(deviceId, rule, JSON.stringify(state), clock.now())
+  }
+
+  function loadRuleState(row: Row): void {
+    const state = stateOf(String(row.device_id))
+    const value = parseState(row.state)
+    switch (row.rule) {
+      case RULE_TRAPPED:
+        state.trapped = {
+          since: num(value.since),
+          firedAt: num(value.firedAt),
+          betweenFloors: value.betweenFloors === true,
+        }
+        break
+      case RULE_OUTSIDE:
+        state.outside = { since: num(value.since), firedAt: num(value.firedAt) }
+        break
+      case RULE_COUNTERS: {
+        const param = num(value.param)
+        const calibration = num(value.calibration)
+        state.counters = param !== null && calibration !== null ? { param, calibration } : null
+        break
+      }
+      case RULE_MAINTENANCE:
+        state.maintenanceStartedAt = num(value.startedAt)
+        break
+      case RULE_EVENT_SEEN:
+        state.eventSeen = Array.isArray(value.window) ? value.window.filter((v) => typeof v === 'number') : []
+        break
+    }
+  }
+
+  // ---- alert changes ----
+  function emit(alert: Alert, transition: string, actor: string, at: number): void {
+    const change: AlertChange = {
+      alertId: alert.id,
+      transition,
+      type: alert.type,
+      severity: alert.severity,
+      status: alert.status,
+      deviceId: alert.deviceId,
+      siteId: alert.siteId,
+      tenantId: alert.tenantId,
+      siteCategory: alert.siteCategory,
+      count: alert.count,
+      at: Math.max(1, Math.round(at)),
+      actor,
+    }
+    for (const listener of listeners) {
+      try {
+        listener({ change, alert })
+      } catch (err) {
+        listenerErrorsTotal.inc()
+        log.error({ err, alertId: alert.id, transition }, 'alert change listener failed')
+      }
+    }
+  }
+
+  function writeAlert(alert: Alert): void {
+    const { st } = store()
+    st.updateAlert.run({
+      id: alert.id,
+      severity: alert.severity,
+      status: alert.status,
+      count: alert.count,
+      titleZh: alert.title.zh,
+      titleEn: alert.title.en,
+      details: JSON.stringify(alert.details),
+      lastSeenAt: alert.lastSeenAt,
+      acknowledgedAt: alert.acknowledgedAt,
+      acknowledgedBy: alert.acknowledgedBy,
+      resolvedAt: alert.resolvedAt,
+      resolvedBy: alert.resolvedBy,
+      resolutionNote: alert.resolutionNote,
+      escalated: alert.escalated ? 1 : 0,
+    })
+    writeRescue(alert)
+  }
+
+  function writeRescue(alert: Alert): void {
+    const r = alert.rescue
+    if (!r) return
+    store().st.upsertRescue.run({
+      alertId: alert.id,
+      alarmAt: r.alarmAt,
+      dispatchedAt: r.dispatchedAt,
+      dispatchedTo: r.dispatchedTo,
+      acceptedAt: r.acceptedAt,
+      arrivedAt: r.arrivedAt,
+      releasedAt: r.releasedAt,
+      acceptDeadline: r.acceptDeadline,
+      arriveDeadline: r.arriveDeadline,
+      acceptMissed: r.acceptMissed ? 1 : 0,
+      arriveMissed: r.arriveMissed ? 1 : 0,
+    })
+  }
+
+  function addTransition(
+    alert: Alert,
+    transition: string,
+    actor: string,
+    note: string | null,
+    at: number,
+    details: Record<string, unknown> | null = null,
+  ): void {
+    store().st.insertTransition.run(
+      alert.id,
+      transition,
+      actor,
+      note,
+      at,
+      alert.severity,
+      alert.status,
+      details === null ? null : JSON.stringify(details),
+    )
+  }
+
+  function setActive(alert: Alert): void {
+    if (alert.status === 'resolved') {
+      active.delete(key(alert.deviceId, alert.type))
+      activeById.delete(alert.id)
+    } else {
+      active.set(key(alert.deviceId, alert.type), alert)
+      activeById.set(alert.id, alert)
+    }
+  }
+
+  type RaiseOptions = {
+    severity?: AlertSeverity
+    title?: LocalizedText
+    details?: Record<string, unknown>
+    /** A repeated occurrence (another event) raises count; a derived condition still true does not. */
+    isRepeat: boolean
+  }
+
+  function raise(ctx: DeviceContext, type: AlertType, at: number, options: RaiseOptions): Alert {
+    const { db } = store()
+    const rule = ALERT_RULES[type]
+    const severity = options.severity ?? rule.severity
+    const existing = active.get(key(ctx.device.id, type))
+    if (existing) {
+      const isMoreSevere = SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]
+      if (!options.isRepeat && !isMoreSevere) return existing
+      const next: Alert = {
+        ...existing,
+        count: options.isRepeat ? existing.count + 1 : existing.count,
+        lastSeenAt: Math.max(existing.lastSeenAt, at),
+        severity: maxSeverity(existing.severity, severity),
+        details: { ...existing.details, ...options.details },
+      }
+      db.transaction(() => {
+        writeAlert(next)
+        if (isMoreSevere)
+          addTransition(next, 'severity_raised', SYSTEM, null, at, { from: existing.severity })
+      })()
+      setActive(next)
+      emit(next, 'repeated', SYSTEM, at)
+      return next
+    }
+    const isRescue = type === 'trapped'
+    const autoDispatch = isRescue && config.RESCUE_AUTO_DISPATCH
+    const alert: Alert = {
+      id: randomUUID(),
+      deviceId: ctx.device.id,
+      deviceKind: ctx.device.kind,
+      siteId: ctx.site.id,
+      tenantId: ctx.device.tenantId,
+      siteCategory: ctx.site.category,
+      type,
+      severity,
+      status: 'open',
+      count: 1,
+      title: options.title ?? rule.title,
+      details: options.details ?? {},
+      openedAt: at,
+      lastSeenAt: at,
+      acknowledgedAt: null,
+      acknowledgedBy: null,
+      resolvedAt: null,
+      resolvedBy: null,
+      resolutionNote: null,
+      escalated: false,
+      rescue: isRescue
+        ? {
+            alarmAt: at,
+            dispatchedAt: autoDispatch ? at : null,
+            dispatchedTo: autoDispatch ? ctx.device.tenantId : null,
+            acceptedAt: null,
+            arrivedAt: null,
+            releasedAt: null,
+            acceptDeadline: at + config.RESCUE_ACCEPT_LIMIT_S * 1000,
+            arriveDeadline: at + config.RESCUE_ARRIVE_LIMIT_S * 1000,
+            acceptMissed: false,
+            arriveMissed: false,
+          }
+        : null,
+    }
+    db.transaction(() => {
+      store().st.insertAlert.run({
+        id: alert.id,
+        deviceId: alert.deviceId,
+        deviceKind: alert.deviceKind,
+        siteId: alert.siteId,
+        tenantId: alert.tenantId,
+        siteCategory: alert.siteCategory,
+        type,
+        severity,
+        status: alert.status,
+        count: 1,
+        titleZh: alert.title.zh,
+        titleEn: alert.title.en,
+        details: JSON.stringify(alert.details),
+        openedAt: at,
+        lastSeenAt: at,
+        escalated: 0,
+      })
+      writeRescue(alert)
+      addTransition(alert, 'raised', SYSTEM, null, at, alert.details)
+      if (autoDispatch) addTransition(alert, 'dispatched', SYSTEM, null, at, { to: ctx.device.tenantId })
+    })()
+    setActive(alert)
+    raisedTotal.inc({ type, severity })
+    log.info({ alertId: alert.id, deviceId: alert.deviceId, type, severity }, 'alert raised')
+    if (isRescue) armRescue(alert)
+    emit(alert, 'raised', SYSTEM, at)
+    if (autoDispatch) emit(alert, 'dispatched', SYSTEM, at)
+    return alert
+  }
+
+  /** Resolves an active alert; for a rescue not yet released, records the release first. */
+  function resolve(alert: Alert, actor: string, note: string | null, at: number): Alert {
+    const { db } = store()
+    const isReleasing = alert.rescue !== null && alert.rescue.releasedAt === null
+    const next: Alert = {
+      ...alert,
+      status: 'resolved',
+      resolvedAt: at,
+      resolvedBy: actor,
+      resolutionNote: note,
+      rescue: alert.rescue && isReleasing ? { ...alert.rescue, releasedAt: at } : alert.rescue,
+    }
+    db.transaction(() => {
+      writeAlert(next)
+      if (isReleasing) addTransition({ ...next, status: alert.status }, 'released', actor, null, at)
+      addTransition(next, 'resolved', actor, note, at)
+    })()
+    setActive(next)
+    cancelRescue(next.id)
+    resolvedTotal.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
+    if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
+    emit(next, 'resolved', actor, at)
+    return next
+  }
+
+  function autoResolve(deviceId: string, type: AlertType, at: number, reason: string): void {
+    const alert = active.get(key(deviceId, type))
+    if (alert) resolve(alert, SYSTEM, reason, at)
+  }
+
+  // ---- rescue deadlines ----
+  function cancelRescue(alertId: string): void {
+    for (const handle of rescueTimers.get(alertId) ?? []) clock.clearTimeout(handle)
+    rescueTimers.delete(alertId)
+  }
+
+  function armRescue(alert: Alert): void {
+    cancelRescue(alert.id)
+    const r = alert.rescue
+    if (!r || alert.status === 'resolved') return
+    const handles: TimerHandle[] = []
+    const now = clock.now()
+    // A deadline that passed while the engine was down fires at once (delay 0).
+    if (r.acceptedAt === null && !r.acceptMissed) {
+      handles.push(clock.setTimeout(() => escalate(alert.id, 'accept'), r.acceptDeadline - now))
+    }
+    if (r.arrivedAt === null && !r.arriveMissed) {
+      handles.push(clock.setTimeout(() => escalate(alert.id, 'arrive'), r.arriveDeadline - now))
+    }
+    if (handles.length > 0) rescueTimers.set(alert.id, handles)
+  }
+
+  function escalate(alertId: string, stage: 'accept' | 'arrive'): void {
+    try {
+      const alert = activeById.get(alertId)
+      const r = alert?.rescue
+      if (!alert || !r || !isRunning) return
+      if (stage === 'accept' && (r.acceptedAt !== null || r.acceptMissed)) return
+      if (stage === 'arrive' && (r.arrivedAt !== null || r.arriveMissed)) return
+      const at = clock.now()
+      const next: Alert = {
+        ...alert,
+        escalated: true,
+        severity: raiseSeverity(alert.severity),
+        rescue: stage === 'accept' ? { ...r, acceptMissed: true } : { ...r, arriveMissed: true },
+      }
+      const deadline = stage === 'accept' ? r.acceptDeadline : r.arriveDeadline
+      store().db.transaction(() => {
+        writeAlert(next)
+        addTransition(next, 'escalated', SYSTEM, null, at, { stage, deadline, to: 'duty_officers' })
+      })()
+      setActive(next)
+      escalationsTotal.inc({ stage })
+      log.warn({ alertId, deviceId: alert.deviceId, stage, deadline }, 'rescue deadline missed: escalated')
+      emit(next, 'escalated', SYSTEM, at)
+    } catch (err) {
+      log.error({ err, alertId, stage }, 'rescue escalation failed')
+    }
+  }
+
+  // ---- duration conditions (trapped, stopped outside the door zone) ----
+  function armTrapped(state: DeviceState): void {
+    if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
+    state.trappedTimer = null
+    const since = state.trapped.since
+    if (since === null || state.trapped.firedAt !== null) return
+    const delay = since + config.TRAPPED_AFTER_S * 1000 - clock.now()
+    state.trappedTimer = clock.setTimeout(() => {
+      state.trappedTimer = null
+      guarded(state.id, () => fireTrapped(state, clock.now()))
+    }, delay)
+  }
+
+  function fireTrapped(state: DeviceState, at: number): void {
+    const since = state.trapped.since
+    if (since === null || state.trapped.firedAt !== null) return
+    const ctx = registry.getDeviceContext(state.id)
+    if (!ctx) return
+    state.trapped.firedAt = at
+    saveRule(state.id, RULE_TRAPPED, state.trapped)
+    const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+    raise(ctx, 'trapped', at, {
+      isRepeat: false,
+      title: state.trapped.betweenFloors ? TRAPPED_BETWEEN_FLOORS_TITLE : TRAPPED_AT_FLOOR_TITLE,
+      details: {
+        source: 'status',
+        since,
+        betweenFloors: state.trapped.betweenFloors,
+        floor: status.floor ?? null,
+        afterS: config.TRAPPED_AFTER_S,
+      },
+    })
+  }
+
+  function armOutside(state: DeviceState): void {
+    if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
+    state.outsideTimer = null
+    const since = state.outside.since
+    if (since === null || state.outside.firedAt !== null) return
+    const delay = since + config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000 - clock.now()
+    state.outsideTimer = clock.setTimeout(() => {
+      state.outsideTimer = null
+      guarded(state.id, () => fireOutside(state, clock.now()))
+    }, delay)
+  }
+
+  function fireOutside(state: DeviceState, at: number): void {
+    const since = state.outside.since
+    if (since === null || state.outside.firedAt !== null) return
+    const ctx = registry.getDeviceContext(state.id)
+    if (!ctx) return
+    state.outside.firedAt = at
+    saveRule(state.id, RULE_OUTSIDE, state.outside)
+    const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+    raise(ctx, 'stopped_outside_door_zone', at, {
+      isRepeat: false,
+      details: {
+        source: 'status',
+        since,
+        floor: status.floor ?? null,
+        afterS: config.STOPPED_OUTSIDE_DOOR_ZONE_S,
+      },
+    })
+  }
+
+  function guarded(deviceId: string, fn: () => void): void {
+    try {
+      fn()
+    } catch (err) {
+      errorsTotal.inc()
+      log.error({ err, deviceId }, 'alert rule failed')
+    }
+  }
+
+  /** Instant conditions (overspeed, zero offset, seal): raise once per episode, upgrade if worse. */
+  function episode(
+    ctx: DeviceContext,
+    state: DeviceState,
+    type: AlertType,
+    at: number,
+    severity: AlertSeverity | null,
+    details: Record<string, unknown>,
+  ): void {
+    const raised = state.episodes.get(type)
+    if (severity === null) {
+      state.episodes.delete(type)
+      return
+    }
+    if (raised !== undefined && SEVERITY_RANK[severity] <= SEVERITY_RANK[raised]) return
+    state.episodes.set(type, severity)
+    raise(ctx, type, at, { isRepeat: false, severity, details })
+  }
+
+  // ---- elevator rules ----
+  function elevatorStatus(
+    ctx: DeviceContext,
+    elevator: Elevator,
+    state: DeviceState,
+    s: ElevatorStatus,
+    at: number,
+  ): void {
+    state.lastStatus = s
+    // A technician is in charge in inspection and maintenance modes: no passenger is trapped by design.
+    const carriesPassengers = s.mode !== 'inspection' && s.mode !== 'maintenance'
+    const isStopped = s.direction === 'stopped'
+
+    // Trapped (困人): stopped, door closed, occupied (or alarm button) for longer than TRAPPED_AFTER_S.
+    const isTrappedNow =
+      carriesPassengers && isStopped && s.door === 'closed' && (s.occupied || s.alarmButton)
+    if (isTrappedNow) {
+      if (state.trapped.since === null) {
+        state.trapped = { since: at, firedAt: null, betweenFloors: !s.levelled }
+        saveRule(state.id, RULE_TRAPPED, state.trapped)
+        armTrapped(state)
+      } else if (
+        state.trapped.firedAt === null &&
+        at - state.trapped.since >= config.TRAPPED_AFTER_S * 1000
+      ) {
+        // The deadline passed while the engine was down: this fresh status confirms the condition.
+        fireTrapped(state, at)
+      }
+    } else if (state.trapped.since !== null) {
+      state.trapped = { since: null, firedAt: null, betweenFloors: false }
+      if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
+      state.trappedTimer = null
+      saveRule(state.id, RULE_TRAPPED, null)
+    }
+    // Passengers are out: the car is empty with no alarm, or the door stands open at a landing.
+    const isReleased = (!s.occupied && !s.alarmButton) || (s.door === 'open' && s.doorZone)
+    if (isReleased) autoResolve(state.id, 'trapped', at, 'status: passengers released')
+
+    // Stopped outside the door zone for longer than STOPPED_OUTSIDE_DOOR_ZONE_S.
+    const isOutsideNow = carriesPassengers && isStopped && !s.doorZone
+    if (isOutsideNow) {
+      if (state.outside.since === null) {
+        state.outside = { since: at, firedAt: null }
+        saveRule(state.id, RULE_OUTSIDE, state.outside)
+        armOutside(state)
+      } else if (
+        state.outside.firedAt === null &&
+        at - state.outside.since >= config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000
+      ) {
+        fireOutside(state, at)
+      }
+    } else if (state.outside.since !== null) {
+      state.outside = { since: null, firedAt: null }
+      if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
+      state.outsideTimer = null
+      saveRule(state.id, RULE_OUTSIDE, null)
+    }
+    if (s.doorZone || !isStopped)
+      autoResolve(state.id, 'stopped_outside_door_zone', at, 'status: back in the door zone')
+
+    // Overspeed against the registered rated speed: warning past 1.2x, critical past 1.4x.
+    const factor = elevator.ratedSpeedMps > 0 ? s.speed / elevator.ratedSpeedMps : 0
+    const overspeed: AlertSeverity | null =
+      factor > config.OVERSPEED_CRITICAL_FACTOR
+        ? 'critical'
+        : factor > config.OVERSPEED_WARNING_FACTOR
+          ? 'warning'
+          : null
+    episode(ctx, state, 'overspeed', at, overspeed, {
+      source: 'status',
+      speedMps: s.speed,
+      ratedSpeedMps: elevator.ratedSpeedMps,
+      factor: Math.round(factor * 1000) / 1000,
+    })
+    if (overspeed === null) autoResolve(state.id, 'overspeed', at, 'status: speed back within limits')
+  }
+
+  function overspeedSeverity(detail: Record<string, unknown>, elevator: Elevator): AlertSeverity {
+    const speed = num(detail.speed) ?? num(detail.speedMps)
+    const factor =
+      num(detail.factor) ??
+      (speed !== null && elevator.ratedSpeedMps > 0 ? speed / elevator.ratedSpeedMps : null)
+    // Without a speed or factor the event cannot tell 1.2x from 1.4x: major, between the two.
+    if (factor === null) return 'major'
+    return factor > config.OVERSPEED_CRITICAL_FACTOR ? 'critical' : 'warning'
+  }
+
+  function elevatorEvent(
+    ctx: DeviceContext,
+    elevator: Elevator,
+    state: DeviceState,
+    e: ElevatorEvent,
+    at: number,
+  ): void {
+    const detail = e.detail ?? {}
+    switch (e.code) {
+      case 'maintenance_start':
+        state.maintenanceStartedAt = at
+        saveRule(state.id, RULE_MAINTENANCE, { startedAt: at })
+        return
+      case 'maintenance_end': {
+        const startedAt = state.maintenanceStartedAt
+        state.maintenanceStartedAt = null
+        saveRule(state.id, RULE_MAINTENANCE, null)
+        insertMaintenance({
+          device: elevator,
+          startedAt: startedAt ?? at,
+          endedAt: at,
+          kind: typeof detail.kind === 'string' ? detail.kind : 'half_monthly',
+          source: 'device',
+          actor: `device:${elevator.id}`,
+          note: startedAt === null ? 'maintenance_start not received' : null,
+        })
+        return
+      }
+      case 'fault_cleared': {
+        const code = detail.code
+        if (isAlertType(code)) autoResolve(state.id, code, at, 'fault_cleared')
+        return
+      }
+      case 'mode_change':
+        return
+      default:
+        break
+    }
+    if (ELEVATOR_INFO_CODES.has(e.code)) return
+    const type = e.code
+    if (type === 'trapped') {
+      const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+      const betweenFloors = detail.levelled === false || status.levelled === false
+      raise(ctx, 'trapped', at, {
+        isRepeat: true,
+        title: betweenFloors ? TRAPPED_BETWEEN_FLOORS_TITLE : TRAPPED_AT_FLOOR_TITLE,
+        details: { source: 'event', betweenFloors, ...detail },
+      })
+      return
+    }
+    const severity = type === 'overspeed' ? overspeedSeverity(detail, elevator) : undefined
+    raise(ctx, type, at, { isRepeat: true, severity, details: { source: 'event', ...detail } })
+  }
+
+  // ---- scale rules ----
+  function scaleStatus(ctx: DeviceContext, state: DeviceState, s: ScaleStatus, at: number): void {
+    state.lastStatus = s
+    const isZeroOff = Math.abs(s.zeroOffsetE) > config.ZERO_OFFSET_LIMIT_E
+    episode(ctx, state, 'zero_offset', at, isZeroOff ? ALERT_RULES.zero_offset.severity : null, {
+      zeroOffsetE: s.zeroOffsetE,
+      limitE: config.ZERO_OFFSET_LIMIT_E,
+    })
+    if (!isZeroOff) autoResolve(state.id, 'zero_offset', at, 'status: zero back within limit')
+
+    // A broken seal reported in status; episodes keep this to one verification lookup per episode.
+    if (!s.sealIntact && !state.episodes.has('seal_broken')) {
+      if (certification.openVerificationOf(state.id)) state.episodes.set('seal_broken', 'info')
+      else episode(ctx, state, 'seal_broken', at, ALERT_RULES.seal_broken.severity, { source: 'status' })
+    } else if (s.sealIntact) {
+      state.episodes.delete('seal_broken')
+    }
+
+    // Legal-metrology counters: any change outside an open verification is a tamper signal.
+    const previous = state.counters
+    const current = { param: s.paramCounter, calibration: s.calibrationCounter }
+    if (
+      previous === null ||
+      previous.param !== current.param ||
+      previous.calibration !== current.calibration
+    ) {
+      state.counters = current
+      saveRule(state.id, RULE_COUNTERS, current)
+      if (previous !== null && !certification.openVerificationOf(state.id)) {
+        raise(ctx, 'counter_changed', at, {
+          isRepeat: true,
+          details: {
+            paramCounter: { from: previous.param, to: current.param },
+            calibrationCounter: { from: previous.calibration, to: current.calibration },
+          },
+        })
+      }
+    }
+  }
+
+  function scaleEvent(ctx: DeviceContext, state: DeviceState, e: ScaleEvent, at: number): void {
+    if (!SCALE_ALERT_CODES.has(e.code)) return
+    // JJG 539: a verifier opens the case and re-seals it; tamper signals inside a verification are expected.
+    if (SCALE_TAMPER_CODES.has(e.code) && certification.openVerificationOf(state.id)) return
+    const type: unknown = e.code
+    if (!isAlertType(type)) return
+    raise(ctx, type, at, { isRepeat: true, details: { source: 'event', ...(e.detail ?? {}) } })
+  }
+
+  // ---- the hot path ----
+  function handleReading(reading: Reading): void {
+    if (!isRunning) return
+    const ctx = registry.getDeviceContext(reading.deviceId)
+    if (!ctx) {
+      unknownTotal.inc()
+      return
+    }
+    const state = stateOf(reading.deviceId)
+    const at = reading.receivedAt
+    const isEvent = reading.type === 'elevator_event' || reading.type === 'scale_event'
+    if (reading.type !== 'scale_weighing') {
+      const window = isEvent ? state.eventSeen : state.statusSeen
+      if (seenBefore(window, reading.data.seq, reading.data.ts, config.SEQ_WINDOW)) {
+        duplicatesTotal.inc()
+        return
+      }
+      // Events count, so their window survives a restart (a QoS 1 redelivery may follow one).
+      if (isEvent) saveRule(state.id, RULE_EVENT_SEEN, { window: state.eventSeen })
+    }
+    readingsTotal.inc({ type: reading.type })
+    if (state.lastSeenAt === null || at > state.lastSeenAt) state.lastSeenAt = at
+    if (active.has(key(state.id, 'offline'))) autoResolve(state.id, 'offline', at, 'device reporting again')
+
+    const device = ctx.device
+    switch (reading.type) {
+      case 'elevator_status':
+        if (device.kind === 'elevator') elevatorStatus(ctx, device, state, reading.data, at)
+        return
+      case 'elevator_event':
+        rememberEvent(state, at, reading.data.code, reading.data.detail)
+        if (device.kind === 'elevator') elevatorEvent(ctx, device, state, reading.data, at)
+        return
+      case 'scale_status':
+        scaleStatus(ctx, state, reading.data, at)
+        return
+      case 'scale_event':
+        rememberEvent(state, at, reading.data.code, reading.data.detail)
+        scaleEvent(ctx, state, reading.data, at)
+        return
+      case 'scale_weighing':
+        return
+    }
+  }
+
+  function rememberEvent(
+    state: DeviceState,
+    at: number,
+    code: string,
+    detail?: Record<string, unknown>,
+  ): void {
+    state.recentEvents.push(detail === undefined ? { at, code } : { at, code, detail })
+    if (state.recentEvents.length > config.RECENT_EVENTS) state.recentEvents.shift()
+  }
+
+  // ---- offline ----
+  function flushLastSeen(all: boolean): void {
+    if (!db || !st) return
+    const { st: stmts } = store()
+    const now = clock.now()
+    const minGap = config.LAST_SEEN_PERSIST_S * 1000
+    const dirty: DeviceState[] = []
+    for (const state of devices.values()) {
+      if (state.lastSeenAt === null || state.lastSeenAt === state.persistedSeenAt) continue
+      if (all || state.persistedSeenAt === null || now - state.persistedSeenAt >= minGap) dirty.push(state)
+    }
+    if (dirty.length === 0) return
+    db.transaction(() => {
+      for (const state of dirty) {
+        if (state.lastSeenAt === null) continue
+        stmts.upsertSeen.run(state.id, state.lastSeenAt)
+        state.persistedSeenAt = state.lastSeenAt
+      }
+    })()
+  }
+
+  function offlineLimitMs(device: Device): number {
+    return config.OFFLINE_AFTER_PERIODS * device.statusPeriodS * 1000
+  }
+
+  function checkOffline(): void {
+    if (!isRunning) return
+    try {
+      flushLastSeen(false)
+      const now = clock.now()
+      for (const state of devices.values()) {
+        if (state.lastSeenAt === null || active.has(key(state.id, 'offline'))) continue
+        // Silence is counted from the later of the last message and the engine's start: a restart
+        // must not call every device offline before it had a chance to report.
+        const since = Math.max(state.lastSeenAt, startedAt)
+        if (now - since <= config.OFFLINE_AFTER_PERIODS * 1000) continue
+        const ctx = registry.getDeviceContext(state.id)
+        if (!ctx?.device.inService) continue
+        if (now - since <= offlineLimitMs(ctx.device)) continue
+        raise(ctx, 'offline', now, {
+          isRepeat: false,
+          details: {
+            lastSeenAt: state.lastSeenAt,
+            statusPeriodS: ctx.device.statusPeriodS,
+            periods: config.OFFLINE_AFTER_PERIODS,
+          },
+        })
+      }
+    } catch (err) {
+      log.error({ err }, 'offline check failed')
+    } finally {
+      if (isRunning) offlineTimer = clock.setTimeout(checkOffline, config.OFFLINE_CHECK_INTERVAL_S * 1000)
+    }
+  }
+
+  // ---- maintenance ----
+  function insertMaintenance(input: {
+    device: Elevator
+    startedAt: number
+    endedAt: number
+    kind: string
+    source: 'device' | 'api'
+    actor: string
+    note: string | null
+  }): MaintenanceRecord {
+    const { st } = store()
+    const info = st.insertMaintenance.run(
+      input.device.id,
+      input.device.tenantId,
+      input.startedAt,
+      input.endedAt,
+      input.kind,
+      input.source,
+      input.actor,
+      input.note,
+      clock.now(),
+    )
+    const record = toMaintenance(st.getMaintenance.get(info.lastInsertRowid) as Row)
+    // The device row carries the last maintenance for the registry's readers (TSG T5002 interval).
+    registry.recordMaintenance(input.device.id, input.endedAt)
+    const today = shanghaiDate(clock.now())
+    if (daysBetween(shanghaiDate(input.endedAt), today) <= config.MAINTENANCE_INTERVAL_DAYS) {
+      autoResolve(input.device.id, 'maintenance_overdue', clock.now(), 'maintenance recorded')
+    }
+    return record
+  }
+
+  // ---- scheduled scans ----
+  type ScanFacts = {
+    today: string
+    lastMaintenance: ReadonlyMap<string, number>
+    pendingDeclaration: ReadonlySet<string>
+    lastPassedVerification: ReadonlyMap<string, number>
+  }
+
+  function ensure(
+    device: Device,
+    type: AlertType,
+    condition: boolean,
+    at: number,
+    details: Record<string, unknown>,
+    reason: string,
+  ): void {
+    if (!condition) {
+      autoResolve(device.id, type, at, reason)
+      return
+    }
+    if (active.has(key(device.id, type))) return
+    const ctx = registry.getDeviceContext(device.id)
+    if (ctx) raise(ctx, type, at, { isRepeat: false, details })
+  }
+
+  function evaluateDevice(device: Device, facts: ScanFacts): void {
+    const at = clock.now()
+    const { today } = facts
+    if (!device.inService) {
+      for (const type of [
+        'maintenance_overdue',
+        'inspection_due',
+        'inspection_overdue',
+        'verification_due',
+        'verification_overdue',
+      ] as const) {
+        autoResolve(device.id, type, at, 'device out of service')
+      }
+      return
+    }
+    if (device.kind === 'elevator') {
+      const logged = facts.lastMaintenance.get(device.id) ?? null
+      const last = Math.max(device.lastMaintenanceAt ?? 0, logged ?? 0) || null
+      const reference = last ?? device.createdAt
+      const days = daysBetween(shanghaiDate(reference), today)
+      // TSG T5002: half-monthly maintenance; more than 15 days without one is overdue.
+      ensure(
+        device,
+        'maintenance_overdue',
+        days > config.MAINTENANCE_INTERVAL_DAYS,
+        at,
+        {
+          lastMaintenanceAt: last,
+          lastMaintenanceOn: last === null ? null : shanghaiDate(last),
+          daysSince: days,
+          intervalDays: config.MAINTENANCE_INTERVAL_DAYS,
+        },
+        'maintenance within the interval',
+      )
+      const due =
+        device.nextInspectionDue ??
+        (device.lastInspectionOn
+          ? validUntil(device.lastInspectionOn, certification.inspectionPeriodMonths)
+          : null)
+      if (due === null) return
+      const left = daysBetween(today, due)
+      const details = { dueOn: due, daysLeft: left }
+      ensure(device, 'inspection_overdue', left < 0, at, details, 'inspection due date no longer passed')
+      ensure(
+        device,
+        'inspection_due',
+        left >= 0 && left <= config.INSPECTION_DUE_SOON_DAYS && !facts.pendingDeclaration.has(device.id),
+        at,
+        details,
+        left < 0 ? 'superseded: overdue' : 'declared or no longer due soon',
+      )
+      return
+    }
+    evaluateScale(device, facts, at)
+  }
+
+  function evaluateScale(scale: Scale, facts: ScanFacts, at: number): void {
+    const due =
+      scale.nextVerificationDue ??
+      (scale.lastVerificationOn
+        ? validUntil(scale.lastVerificationOn, config.VERIFICATION_PERIOD_MONTHS)
+        : null)
+    if (due !== null) {
+      const left = daysBetween(facts.today, due)
+      const details = { dueOn: due, daysLeft: left }
+      ensure(scale, 'verification_overdue', left < 0, at, details, 'verified: due date no longer passed')
+      ensure(
+        scale,
+        'verification_due',
+        left >= 0 && left <= config.VERIFICATION_DUE_SOON_DAYS,
+        at,
+        details,
+        left < 0 ? 'superseded: overdue' : 'verified or no longer due soon',
+      )
+    }
+    // A passed verification after the alert opened: the verifier has checked the seal and counters.
+    const verifiedAt = facts.lastPassedVerification.get(scale.id)
+    if (verifiedAt === undefined) return
+    for (const type of RESOLVED_BY_VERIFICATION) {
+      const alert = active.get(key(scale.id, type))
+      if (alert && alert.openedAt <= verifiedAt) resolve(alert, SYSTEM, 'passed verification', at)
+    }
+  }
+
+  function scanFacts(deviceId?: string): ScanFacts {
+    const { st } = store()
+    const lastMaintenance = new Map<string, number>()
+    if (deviceId) {
+      const row = st.lastMaintenanceOf.get(deviceId) as Row | undefined
+      if (row && row.at !== null) lastMaintenance.set(deviceId, Number(row.at))
+    } else {
+      for (const row of st.lastMaintenanceAll.all() as Row[])
+        lastMaintenance.set(String(row.device_id), Number(row.at))
+    }
+    const pendingDeclaration = new Set<string>()
+    for (const i of certification.listInspections(deviceId))
+      if (i.inspectedOn === null) pendingDeclaration.add(i.deviceId)
+    const lastPassedVerification = new Map<string, number>()
+    for (const v of certification.listVerifications(deviceId)) {
+      if (v.passed !== true || v.closedAt === null) continue
+      lastPassedVerification.set(
+        v.deviceId,
+        Math.max(v.closedAt, lastPassedVerification.get(v.deviceId) ?? 0),
+      )
+    }
+    return { today: shanghaiDate(clock.now()), lastMaintenance, pendingDeclaration, lastPassedVerification }
+  }
+
+  function evaluateDeviceById(deviceId: string): void {
+    if (!isRunning) return
+    try {
+      const device = registry.getDevice(deviceId)
+      if (device) evaluateDevice(device, scanFacts(deviceId))
+    } catch (err) {
+      log.error({ err, deviceId }, 'device re-evaluation failed')
+    }
+  }
+
+  async function runScheduledScans(): Promise<void> {
+    if (!isRunning) return
+    const started = performance.now()
+    const facts = scanFacts()
+    let failed = 0
+    for (const device of registry.listDevices()) {
+      try {
+        evaluateDevice(device, facts)
+      } catch (err) {
+        failed++
+        log.error({ err, deviceId: device.id }, 'scheduled scan of a device failed')
+      }
+    }
+    scanSeconds.set((performance.now() - started) / 1000)
+    log.info(
+      { today: facts.today, failed, ms: Math.round(performance.now() - started) },
+      'scheduled scan done',
+    )
+  }
+
+  // ---- act ----
+  function loadAlert(id: string): Alert | null {
+    const row = store().st.getAlert.get(id) as Row | undefined
+    return row ? toAlert(row) : null
+  }
+
+  function act(alertId: string, action: AlertAction, by: { actor: string; note?: string }): Alert {
+    const { db } = store()
+    const alert = activeById.get(alertId) ?? loadAlert(alertId)
+    if (!alert) throw new DomainError('NOT_FOUND', `no alert ${alertId}`)
+    const actor = by.actor.trim()
+    if (actor === '') throw new DomainError('INVALID_INPUT', 'actor is required')
+    const note = by.note?.trim() ? by.note.trim() : null
+    const at = clock.now()
+    const invalid = (why: string) =>
+      new DomainError('INVALID_TRANSITION', `cannot ${action} alert ${alertId}: ${why}`, {
+        details: { status: alert.status, action },
+      })
+
+    if (action === 'comment') {
+      if (note === null) throw new DomainError('NOTE_REQUIRED', 'a comment needs a note')
+      addTransition(alert, 'commented', actor, note, at)
+      emit(alert, 'commented', actor, at)
+      return alert
+    }
+    if (alert.status === 'resolved') throw invalid('it is resolved')
+
+    if (action === 'acknowledge') {
+      if (alert.status !== 'open') throw invalid('it is not open')
+      const next: Alert = { ...alert, status: 'acknowledged', acknowledgedAt: at, acknowledgedBy: actor }
+      db.transaction(() => {
+        writeAlert(next)
+        addTransition(next, 'acknowledged', actor, note, at)
+      })()
+      setActive(next)
+      emit(next, 'acknowledged', actor, at)
+      return next
+    }
+    if (action === 'resolve') {
+      if (note === null) throw new DomainError('NOTE_REQUIRED', 'resolving by hand needs a note')
+      return resolve(alert, actor, note, at)
+    }
+
+    // Rescue timeline: alarm -> dispatched -> accepted -> arrived -> released.
+    const r = alert.rescue
+    if (!r) throw invalid('it has no rescue timeline')
+    if (action === 'release') return resolve(alert, actor, note, at)
+    let rescue = r
+    let transition: string
+    if (action === 'dispatch') {
+      if (r.dispatchedAt !== null) throw invalid('already dispatched')
+      rescue = { ...r, dispatchedAt: at, dispatchedTo: alert.tenantId }
+      transition = 'dispatched'
+    } else if (action === 'accept') {
+      if (r.dispatchedAt === null) throw invalid('not dispatched yet')
+      if (r.acceptedAt !== null) throw invalid('already accepted')
+      rescue = { ...r, acceptedAt: at }
+      transition = 'accepted'
+    } else {
+      if (r.acceptedAt === null) throw invalid('not accepted yet')
+      if (r.arrivedAt !== null) throw invalid('already arrived')
+      rescue = { ...r, arrivedAt: at }
+      transition = 'arrived'
+    }
+    const next: Alert = { ...alert, rescue }
+    db.transaction(() => {
+      writeAlert(next)
+      addTransition(next, transition, actor, note, at, action === 'dispatch' ? { to: alert.tenantId } : null)
+    })()
+    setActive(next)
+    armRescue(next)
+    emit(next, transition, actor, at)
+    return next
+  }
+
+  // ---- queries ----
+  function listAlerts(filter: AlertFilter): { items: Alert[]; total: number } {
+    const { db } = store()
+    const where: string[] = []
+    const args: unknown[] = []
+    if (filter.status === 'active') where.push(`a.status <> 'resolved'`)
+    else if (filter.status) {
+      where.push('a.status = ?')
+      args.push(filter.status)
+    }
+    const eq: Array<[string, unknown]> = [
+      ['a.type', filter.type],
+      ['a.severity', filter.severity],
+      ['a.site_id', filter.siteId],
+      ['a.tenant_id', filter.tenantId],
+      ['a.device_id', filter.deviceId],
+      ['a.site_category', filter.siteCategory],
+    ]
+    for (const [column, value] of eq) {
+      if (value === undefined) continue
+      where.push(`${column} = ?`)
+      args.push(value)
+    }
+    if (filter.from !== undefined) {
+      where.push('a.opened_at >= ?')
+      args.push(filter.from)
+    }
+    if (filter.to !== undefined) {
+      where.push('a.opened_at < ?')
+      args.push(filter.to)
+    }
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+    const total = Number((db.prepare(`SELECT count(*) AS n FROM alerts a ${clause}`).get(...args) as Row).n)
+    const rows = db
+      .prepare(`${ALERT_SELECT} ${clause} ORDER BY a.opened_at DESC, a.id LIMIT ? OFFSET ?`)
+      .all(...args, Math.max(0, filter.limit), Math.max(0, filter.offset)) as Row[]
+    return { items: rows.map(toAlert), total }
+  }
+
+  function compliance(period: { from: string; to: string }): ComplianceReport {
+    const { db } = store()
+    const p = parsePeriod(period)
+    const fromMs = shanghaiMidnight(p.from)
+    const toMs = shanghaiMidnight(addDays(p.to, 1))
+    const rescues: RescueFact[] = (
+      db
+        .prepare(
+          `SELECT a.site_category, r.* FROM rescues r JOIN alerts a ON a.id = r.alert_id
+           WHERE r.alarm_at >= ? AND r.alarm_at < ?`,
+        )
+        .all(fromMs, toMs) as Row[]
+    ).map((r) => ({
+      siteCategory: categoryOf(r.site_category),
+      alarmAt: Number(r.alarm_at),
+      acceptedAt: r.accepted_at === null ? null : Number(r.accepted_at),
+      arrivedAt: r.arrived_at === null ? null : Number(r.arrived_at),
+      acceptMissed: r.accept_missed === 1,
+      arriveMissed: r.arrive_missed === 1,
+    }))
+    const escalations = (
+      db
+        .prepare(
+          `SELECT a.site_category, t.at FROM transitions t JOIN alerts a ON a.id = t.alert_id
+           WHERE t.transition = 'escalated' AND t.at >= ? AND t.at < ?`,
+        )
+        .all(fromMs, toMs) as Row[]
+    ).map((r) => ({ siteCategory: categoryOf(r.site_category), at: Number(r.at) }))
+    const maintenance = (
+      db.prepare('SELECT device_id, ended_at FROM maintenance_log WHERE ended_at < ?').all(toMs) as Row[]
+    ).map((r) => ({ deviceId: String(r.device_id), endedAt: Number(r.ended_at) }))
+    const accidents = (
+      db.prepare('SELECT * FROM accidents WHERE at >= ? AND at < ?').all(fromMs, toMs) as Row[]
+    ).map(toAccident)
+    return computeCompliance({
+      period: p,
+      now: clock.now(),
+      settings: {
+        maintenanceIntervalDays: config.MAINTENANCE_INTERVAL_DAYS,
+        declareLeadDays: config.INSPECTION_DECLARE_LEAD_DAYS,
+        rescueArriveLimitS: config.RESCUE_ARRIVE_LIMIT_S,
+        targetVerificationRate: config.TARGET_VERIFICATION_RATE,
+        targetDeclarationRate: config.TARGET_INSPECTION_DECLARATION_RATE,
+        targetInstruments: config.TARGET_INSTRUMENTS,
+      },
+      devices: registry.listDevices(),
+      siteCategories: new Map(registry.listSites().map((s) => [s.id, s.category])),
+      verifications: certification.listVerifications(),
+      inspections: certification.listInspections(),
+      maintenance,
+      rescues,
+      escalations,
+      accidents,
+    })
+  }
+
+  function categoryOf(value: unknown): SiteCategory | null {
+    const parsed = SiteCategorySchema.safeParse(value)
+    return parsed.success ? parsed.data : null
+  }
+
+  return {
+    async start() {
+      if (isRunning || db) return
+      db = openAlertsDb(config.DATA_DIR)
+      st = prepareStatements(db)
+      startedAt = clock.now()
+      for (const row of st.allRuleState.all() as Row[]) loadRuleState(row)
+      for (const row of st.allSeen.all() as Row[]) {
+        const state = stateOf(String(row.device_id))
+        state.lastSeenAt = Number(row.last_seen_at)
+        state.persistedSeenAt = state.lastSeenAt
+      }
+      for (const row of st.activeAlerts.all() as Row[]) setActive(toAlert(row))
+      isRunning = true
+      // Rescue deadlines continue across a restart; one that passed while down escalates at once.
+      for (const alert of activeById.values()) if (alert.rescue) armRescue(alert)
+      // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
+      // confirm the condition, so a restart never raises a trapped alert from a stale status.
+      for (const state of devices.values()) {
+        const now = clock.now()
+        if (state.trapped.since !== null && state.trapped.since + config.TRAPPED_AFTER_S * 1000 > now)
+          armTrapped(state)
+        if (
+          state.outside.since !== null &&
+          state.outside.since + config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000 > now
+        )
+          armOutside(state)
+      }
+      unsubscribeRegistry = registry.onChange((change) => {
+        // After the registry's own transaction: a verification, inspection or maintenance just recorded.
+        if (change.type === 'device_changed') queueMicrotask(() => evaluateDeviceById(change.deviceId))
+      })
+      offlineTimer = clock.setTimeout(checkOffline, config.OFFLINE_CHECK_INTERVAL_S * 1000)
+      cronTask = cron.schedule(
+        config.SCAN_CRON,
+        async () => {
+          try {
+            await runScheduledScans()
+          } catch (err) {
+            log.error({ err }, 'scheduled scan failed')
+          }
+        },
+        { timezone: TIMEZONE, noOverlap: true, name: 'alerts-scheduled-scans' },
+      )
+      log.info({ activeAlerts: activeById.size, devices: devices.size }, 'alerts engine started')
+      if (config.SCAN_ON_START) await runScheduledScans()
+    },
+
+    async stop() {
+      if (!db) return
+      isRunning = false
+      if (cronTask) await cronTask.destroy()
+      cronTask = null
+      unsubscribeRegistry?.()
+      unsubscribeRegistry = null
+      if (offlineTimer) clock.clearTimeout(offlineTimer)
+      offlineTimer = null
+      for (const id of [...rescueTimers.keys()]) cancelRescue(id)
+      for (const state of devices.values()) {
+        if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
+        if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
+        state.trappedTimer = null
+        state.outsideTimer = null
+      }
+      try {
+        flushLastSeen(true)
+      } finally {
+        db.close()
+        db = null
+        st = null
+        active.clear()
+        activeById.clear()
+        devices.clear()
+        log.info('alerts engine stopped')
+      }
+    },
+
+    async handle(reading) {
+      try {
+        handleReading(reading)
+      } catch (err) {
+        errorsTotal.inc()
+        log.error({ err, deviceId: reading.deviceId, type: reading.type }, 'alert rules failed for a reading')
+      }
+    },
+
+    listAlerts,
+    getAlert(id) {
+      return activeById.get(id) ?? loadAlert(id)
+    },
+    getTransitions(alertId): Transition[] {
+      return (store().st.transitionsOf.all(alertId) as Row[]).map(toTransition)
+    },
+    act,
+    onChange(listener) {
+      listeners.add(listener)
+      return () => {
+        listeners.delete(listener)
+      }
+    },
+
+    recordMaintenance(input) {
+      const device = registry.getDevice(input.deviceId)
+      if (!device) throw new DomainError('NOT_FOUND', `no device ${input.deviceId}`)
+      if (device.kind !== 'elevator')
+        throw new DomainError('WRONG_KIND', `${input.deviceId} is not an elevator`)
+      if (
+        !Number.isInteger(input.startedAt) ||
+        !Number.isInteger(input.endedAt) ||
+        input.startedAt <= 0 ||
+        input.endedAt < input.startedAt
+      ) {
+        throw new DomainError('INVALID_INPUT', 'startedAt and endedAt: ms since epoch, endedAt >= startedAt')
+      }
+      if (input.endedAt > clock.now() + 60_000)
+        throw new DomainError('INVALID_INPUT', 'endedAt is in the future')
+      if (input.actor.trim() === '') throw new DomainError('INVALID_INPUT', 'actor is required')
+      return insertMaintenance({
+        device,
+        startedAt: input.startedAt,
+        endedAt: input.endedAt,
+        kind: input.kind?.trim() || 'half_monthly',
+        source: 'api',
+        actor: input.actor.trim(),
+        note: input.note?.trim() || null,
+      })
+    },
+
+    listMaintenance(filter) {
+      const { db } = store()
+      const where: string[] = []
+      const args: unknown[] = []
+      if (filter.deviceId) {
+        where.push('device_id = ?')
+        args.push(filter.deviceId)
+      }
+      if (filter.tenantId) {
+        where.push('tenant_id = ?')
+        args.push(filter.tenantId)
+      }
+      if (filter.from !== undefined) {
+        where.push('ended_at >= ?')
+        args.push(filter.from)
+      }
+      if (filter.to !== undefined) {
+        where.push('ended_at < ?')
+        args.push(filter.to)
+      }
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+      const rows = db
+        .prepare(`SELECT * FROM maintenance_log ${clause} ORDER BY ended_at DESC, id DESC LIMIT ? OFFSET ?`)
+        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
+      return rows.map(toMaintenance)
+    },
+
+    recordAccident(input): AccidentRecord {
+      const { st } = store()
+      if (!registry.getSite(input.siteId)) throw new DomainError('NOT_FOUND', `no site ${input.siteId}`)
+      if (input.deviceId && !registry.getDevice(input.deviceId)) {
+        throw new DomainError('NOT_FOUND', `no device ${input.deviceId}`)
+      }
+      if (!Number.isInteger(input.at) || input.at <= 0)
+        throw new DomainError('INVALID_INPUT', 'at: ms since epoch')
+      if (input.description.trim() === '' || input.actor.trim() === '') {
+        throw new DomainError('INVALID_INPUT', 'description and actor are required')
+      }
+      const info = st.insertAccident.run(
+        input.at,
+        input.siteId,
+        input.deviceId ?? null,
+        input.fatal ? 1 : 0,
+        input.description.trim(),
+        input.actor.trim(),
+        clock.now(),
+      )
+      return toAccident(st.getAccident.get(info.lastInsertRowid) as Row)
+    },
+
+    listAccidents(filter) {
+      const { db } = store()
+      const where: string[] = []
+      const args: unknown[] = []
+      if (filter.siteId) {
+        where.push('site_id = ?')
+        args.push(filter.siteId)
+      }
+      if (filter.from !== undefined) {
+        where.push('at >= ?')
+        args.push(filter.from)
+      }
+      if (filter.to !== undefined) {
+        where.push('at < ?')
+        args.push(filter.to)
+      }
+      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
+      const rows = db
+        .prepare(`SELECT * FROM accidents ${clause} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`)
+        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
+      return rows.map(toAccident)
+    },
+
+    compliance,
+
+    deviceSnapshot(deviceId): DeviceSnapshot | null {
+      const device = registry.getDevice(deviceId)
+      if (!device) return null
+      const state = devices.get(deviceId)
+      const lastSeenAt = state?.lastSeenAt ?? null
+      return {
+        lastStatus: state?.lastStatus ?? null,
+        lastSeenAt,
+        online: lastSeenAt !== null && clock.now() - lastSeenAt <= offlineLimitMs(device),
+        recentEvents: state ? [...state.recentEvents] : [],
+      }
+    },
+
+    runScheduledScans,
+  }
+}
+
+/** Every alert type, for API enums. */
+export { ALERT_TYPES }
