@@ -1,0 +1,254 @@
+/**
+ * The fleet against a real MQTT broker on port 0: a plain Aedes that authenticates with the
+ * registry's credentials (until broker/broker.ts lands), real mqtt.js clients, a real SQLite registry.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Aedes, type AuthenticateError } from 'aedes'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { silentLogger } from '../domain/logger.ts'
+import { commandTopic, parseTopic, UPLINK } from '../domain/topics.ts'
+import { createRegistry, type Registry } from '../registry/registry.ts'
+import { createFleet, type Fleet, type FleetConfig } from './fleet.ts'
+import { provisionFleet } from './provision.ts'
+import type { SimulatedDeviceSpec } from './spec.ts'
+
+type Received = { clientId: string; topic: string; payload: Record<string, unknown> }
+
+type TestBroker = {
+  port: number
+  received: Received[]
+  connects: string[]
+  disconnects: string[]
+  aedes: Aedes
+  stop(): Promise<void>
+}
+
+async function startBroker(registry: Registry, port = 0): Promise<TestBroker> {
+  const received: Received[] = []
+  const connects: string[] = []
+  const disconnects: string[] = []
+  const aedes = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      registry
+        .checkCredentials(username ?? '', password?.toString('utf8') ?? '')
+        .then((check) => {
+          if (check.ok && username === client.id) return done(null, true)
+          const err: AuthenticateError = Object.assign(new Error('bad credentials'), { returnCode: 4 })
+          done(err, false)
+        })
+        .catch((err: Error) => done(Object.assign(err, { returnCode: 3 }), false))
+    },
+  })
+  aedes.on('publish', (packet, client) => {
+    if (!client || parseTopic(packet.topic)?.direction !== 'uplink') return
+    received.push({
+      clientId: client.id,
+      topic: packet.topic,
+      payload: JSON.parse(packet.payload.toString()),
+    })
+  })
+  aedes.on('client', (client) => connects.push(client.id))
+  aedes.on('clientDisconnect', (client) => disconnects.push(client.id))
+  const sockets = new Set<Socket>()
+  const server: Server = createServer((socket) => {
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    aedes.handle(socket)
+  })
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  const address = server.address()
+  let stopped = false
+  return {
+    port: typeof address === 'object' && address ? address.port : 0,
+    received,
+    connects,
+    disconnects,
+    aedes,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+      for (const socket of sockets) socket.destroy()
+      await new Promise<void>((resolve) => aedes.close(() => resolve()))
+      await closed
+    },
+  }
+}
+
+async function setup(options: { elevators: number; scales: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-'))
+  // Cheap scrypt: this test is about the fleet, not password hashing.
+  const registry = createRegistry({ file: join(dir, 'registry.db'), scrypt: { N: 16, r: 1, p: 1 } })
+  const specs = await provisionFleet(registry, { ...options, seed: 7, prefix: 't', elevatorStatusPeriodS: 1 })
+  const broker = await startBroker(registry)
+  onTestFinished(async () => {
+    await broker.stop()
+    registry.close()
+    rmSync(dir, { recursive: true, force: true })
+  })
+  return { dir, registry, specs, broker }
+}
+
+function fleetFor(port: number, devices: SimulatedDeviceSpec[], config: Partial<FleetConfig> = {}): Fleet {
+  const fleet = createFleet({
+    config: {
+      url: `mqtt://127.0.0.1:${port}`,
+      seed: 3,
+      rampPerSecond: 200,
+      tickMs: 100,
+      reconnectBaseMs: 200,
+      reconnectMaxMs: 1000,
+      ...config,
+    },
+    logger: silentLogger(),
+    devices,
+  })
+  onTestFinished(() => fleet.stop())
+  return fleet
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function until(check: () => boolean, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > end) throw new Error('timed out waiting')
+    await sleep(50)
+  }
+}
+
+describe('fleet', () => {
+  it('connects every device with its own credentials and the broker gets exactly what was acknowledged', async () => {
+    const { specs, broker } = await setup({ elevators: 20, scales: 20 })
+    const fleet = fleetFor(broker.port, specs)
+    await fleet.start()
+    expect(await fleet.waitConnected(20_000)).toBe(true)
+    await sleep(3000)
+    const elevator = fleet.device('t-el-0001')
+    elevator?.inject({ type: 'trapped', levelled: false, trappedEventAfterMs: 0, releaseAfterMs: 60_000 })
+    fleet.device('t-sc-0001')?.inject({ type: 'tamper', kind: 'param_changed' })
+    expect(() => fleet.device('t-sc-0002')?.inject({ type: 'trapped' })).toThrow(/does not apply/)
+    await sleep(1500)
+    await fleet.stop()
+
+    const stats = fleet.stats()
+    expect(stats.everConnected).toBe(40)
+    expect(stats.refused).toBe(0)
+    expect(stats.pending).toBe(0)
+    expect(stats.acknowledged).toBe(stats.sent)
+    expect(stats.byKind.elevator.everConnected).toBe(20)
+    expect(stats.eventsByCode.trapped).toBe(1)
+    expect(stats.eventsByCode.param_changed).toBe(1)
+
+    // Each device published under its own identity, on its own topics, schema-valid, seq increasing.
+    const perDevice = new Map<string, Received[]>()
+    for (const r of broker.received) {
+      const topic = parseTopic(r.topic)
+      expect(topic?.deviceId).toBe(r.clientId)
+      if (topic?.direction !== 'uplink') throw new Error(`unexpected topic ${r.topic}`)
+      expect(UPLINK[topic.type].schema.safeParse(r.payload).success).toBe(true)
+      perDevice.set(r.clientId, [...(perDevice.get(r.clientId) ?? []), r])
+    }
+    const acked = fleet.acknowledgedByDevice()
+    for (const spec of specs) {
+      const got = perDevice.get(spec.id) ?? []
+      expect(got.length).toBe(acked.get(spec.id))
+      expect(got.length).toBeGreaterThan(0)
+      const seqs = got.map((r) => Number(r.payload.seq))
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBe((seqs[i - 1] ?? 0) + 1)
+    }
+    const trapped = broker.received.find((r) => r.payload.code === 'trapped')
+    expect(trapped?.clientId).toBe('t-el-0001')
+  })
+
+  it('counts a refused connection for a wrong secret and keeps the others going', async () => {
+    const { specs, broker } = await setup({ elevators: 2, scales: 1 })
+    const [first, ...rest] = specs
+    if (!first) throw new Error('no device')
+    const fleet = fleetFor(broker.port, [{ ...first, secret: 'wrong-secret' }, ...rest])
+    await fleet.start()
+    await until(() => fleet.stats().connectRefused > 0 && fleet.stats().everConnected === 2, 20_000)
+    await fleet.stop()
+    const bad = fleet.device(first.id)?.stats()
+    expect(bad?.everConnected).toBe(false)
+    expect(bad?.connectRefused).toBeGreaterThan(0)
+    expect(fleet.stats().refused).toBeGreaterThan(0)
+    expect(broker.received.some((r) => r.clientId === first.id)).toBe(false)
+  })
+
+  it('resends unacknowledged messages after a broker restart: nothing is lost', async () => {
+    const { specs, broker, registry } = await setup({ elevators: 3, scales: 2 })
+    const fleet = fleetFor(broker.port, specs)
+    await fleet.start()
+    expect(await fleet.waitConnected(20_000)).toBe(true)
+    await sleep(1500)
+    await broker.stop()
+    // Devices keep producing while the broker is down; mqtt.js holds the messages.
+    await sleep(2500)
+    const sentWhileDown = fleet.stats().sent
+    expect(fleet.stats().pending).toBeGreaterThan(0)
+    const again = await startBroker(registry, broker.port)
+    onTestFinished(() => again.stop())
+    await until(() => fleet.stats().pending === 0 && fleet.stats().sent > sentWhileDown, 20_000)
+    await fleet.stop()
+
+    const stats = fleet.stats()
+    expect(stats.acknowledged).toBe(stats.sent)
+    expect(stats.reconnects).toBeGreaterThanOrEqual(specs.length)
+    for (const spec of specs) {
+      const seqs = new Set(
+        [...broker.received, ...again.received]
+          .filter((r) => r.clientId === spec.id)
+          .map((r) => Number(r.payload.seq)),
+      )
+      const sorted = [...seqs].sort((a, b) => a - b)
+      const firstSeq = sorted[0] ?? 0
+      // Every seq from the first to the last arrived (duplicates of in-flight messages are allowed).
+      expect(sorted.length).toBe((sorted.at(-1) ?? 0) - firstSeq + 1)
+      expect(sorted.length).toBe(fleet.device(spec.id)?.stats().sent)
+    }
+  })
+
+  it('drops the connection while a device is offline and answers report_status', async () => {
+    const { specs, broker } = await setup({ elevators: 1, scales: 1 })
+    const fleet = fleetFor(broker.port, specs)
+    await fleet.start()
+    expect(await fleet.waitConnected(20_000)).toBe(true)
+    await sleep(500)
+    const id = 't-sc-0001'
+    fleet.device(id)?.inject({ type: 'offline', durationMs: 1500 })
+    const cutAt = Date.now()
+    await until(() => broker.disconnects.includes(id), 5000)
+    await until(() => broker.connects.filter((c) => c === id).length === 2, 10_000)
+    expect(Date.now() - cutAt).toBeGreaterThanOrEqual(1400)
+    const isPowerOn = (r: Received) =>
+      r.clientId === id && r.payload.code === 'power_on' && Number(r.payload.ts) >= cutAt
+    await until(() => broker.received.some(isPowerOn), 5000)
+    // Silent while offline: the first thing after the cut is the power_on when it comes back.
+    const after = broker.received.filter((r) => r.clientId === id && Number(r.payload.ts) >= cutAt)
+    expect(after.every((r) => Number(r.payload.ts) >= cutAt + 1400)).toBe(true)
+
+    const before = broker.received.filter((r) => r.clientId === id && r.topic.endsWith('/status')).length
+    await new Promise<void>((resolve, reject) =>
+      broker.aedes.publish(
+        {
+          cmd: 'publish',
+          topic: commandTopic('scale', id),
+          payload: Buffer.from(JSON.stringify({ ts: Date.now(), seq: 1, command: 'report_status' })),
+          qos: 1,
+          retain: false,
+          dup: false,
+        },
+        (err) => (err ? reject(err) : resolve()),
+      ),
+    )
+    await until(
+      () => broker.received.filter((r) => r.clientId === id && r.topic.endsWith('/status')).length > before,
+      5000,
+    )
+    expect(fleet.device(id)?.stats().reconnects).toBe(1)
+  })
+})
