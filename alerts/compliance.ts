@@ -38,6 +38,11 @@ export type ComplianceInput = {
   inspections: readonly InspectionRecord[]
   /** Completed maintenance (the log), any time up to the end of the period. */
   maintenance: ReadonlyArray<{ deviceId: string; endedAt: number }>
+  /**
+   * The last maintenance the registry carried (an imported ledger's date) before the log's first record
+   * moved it on: the reference for the first interval. Device id -> ms.
+   */
+  maintenanceBaselines: ReadonlyMap<string, number>
   rescues: readonly RescueFact[]
   escalations: ReadonlyArray<{ siteCategory: SiteCategory | null; at: number }>
   accidents: ReadonlyArray<{ siteId: string; at: number; fatal: boolean }>
@@ -195,8 +200,8 @@ export function computeCompliance(input: ComplianceInput): ComplianceReport {
       if (m.endedAt < toMs) dates.add(shanghaiDate(m.endedAt))
       if (inPeriod(m.endedAt)) for (const t of ts) t.maintRecords++
     }
-    if (device.lastMaintenanceAt !== null && device.lastMaintenanceAt < toMs) {
-      dates.add(shanghaiDate(device.lastMaintenanceAt))
+    for (const known of [device.lastMaintenanceAt, input.maintenanceBaselines.get(device.id) ?? null]) {
+      if (known !== null && known < toMs) dates.add(shanghaiDate(known))
     }
     const sorted = [...dates].sort()
     // The reference before the window: the last maintenance on or before its start (an imported ledger may

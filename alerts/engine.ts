@@ -99,6 +99,7 @@ const RULE_OUTSIDE = 'outside_door_zone'
 const RULE_COUNTERS = 'scale_counters'
 const RULE_MAINTENANCE = 'maintenance_session'
 const RULE_EVENT_SEEN = 'event_seqs'
+const RULE_MAINTENANCE_BASELINE = 'maintenance_baseline'
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
 const key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
@@ -967,6 +968,17 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       clock.now(),
     )
     const record = toMaintenance(st.getMaintenance.get(info.lastInsertRowid) as Row)
+    // The registry keeps only the latest date; remember the one it had before the log took over, so
+    // the first interval of the compliance figures has its start (an imported ledger's last maintenance).
+    const before = registry.getDevice(input.device.id)
+    if (before?.kind === 'elevator' && before.lastMaintenanceAt !== null) {
+      st.insertRuleStateIfAbsent.run(
+        input.device.id,
+        RULE_MAINTENANCE_BASELINE,
+        JSON.stringify({ at: before.lastMaintenanceAt }),
+        clock.now(),
+      )
+    }
     // The device row carries the last maintenance for the registry's readers (TSG T5002 interval).
     registry.recordMaintenance(input.device.id, input.endedAt)
     const today = shanghaiDate(clock.now())
@@ -1284,6 +1296,13 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const maintenance = (
       db.prepare('SELECT device_id, ended_at FROM maintenance_log WHERE ended_at < ?').all(toMs) as Row[]
     ).map((r) => ({ deviceId: String(r.device_id), endedAt: Number(r.ended_at) }))
+    const maintenanceBaselines = new Map<string, number>()
+    for (const row of db
+      .prepare('SELECT * FROM rule_state WHERE rule = ?')
+      .all(RULE_MAINTENANCE_BASELINE) as Row[]) {
+      const baseline = num(parseState(row.state).at)
+      if (baseline !== null) maintenanceBaselines.set(String(row.device_id), baseline)
+    }
     const accidents = (
       db.prepare('SELECT * FROM accidents WHERE at >= ? AND at < ?').all(fromMs, toMs) as Row[]
     ).map(toAccident)
@@ -1303,6 +1322,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       verifications: certification.listVerifications(),
       inspections: certification.listInspections(),
       maintenance,
+      maintenanceBaselines,
       rescues,
       escalations,
       accidents,

@@ -276,6 +276,9 @@ export function prepareStatements(db: SqliteDatabase) {
     upsertRuleState:
       db.prepare(`INSERT INTO rule_state (device_id, rule, state, updated_at) VALUES (?, ?, ?, ?)
       ON CONFLICT(device_id, rule) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at`),
+    insertRuleStateIfAbsent: db.prepare(
+      'INSERT OR IGNORE INTO rule_state (device_id, rule, state, updated_at) VALUES (?, ?, ?, ?)',
+    ),
     deleteRuleState: db.prepare('DELETE FROM rule_state WHERE device_id = ? AND rule = ?'),
     allRuleState: db.prepare('SELECT * FROM rule_state'),
     upsertSeen: db.prepare(`INSERT INTO device_seen (device_id, last_seen_at) VALUES (?, ?)
