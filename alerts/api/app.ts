@@ -3,7 +3,6 @@
  * stream, maintenance, certification, accidents, compliance, dead letters, webhooks; `/docs`
  * (OpenAPI), `/healthz`, `/metrics`. Tests use `app.inject()`; only an entry point calls `listen`.
  */
-import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import fastifyStatic from '@fastify/static'
 import fastifySwagger from '@fastify/swagger'
@@ -76,7 +75,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   })
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
-  installErrorHandling(app)
+  const consoleDir = deps.consoleDir ? resolve(deps.consoleDir) : null
+  installErrorHandling(app, consoleDir ? { fallbackPage: join(consoleDir, 'index.html') } : {})
 
   const requestDuration = new Histogram({
     name: 'http_request_duration_seconds',
@@ -165,20 +165,8 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
     await api.register(webhookRoutes, { deps, prefix: '/api' })
   })
 
-  if (deps.consoleDir) serveConsole(app, resolve(deps.consoleDir))
+  // The web console's static files at `/`; unknown page paths get its index.html (see errors.ts).
+  if (consoleDir)
+    app.register(fastifyStatic, { root: consoleDir, prefix: '/', wildcard: true, index: ['index.html'] })
   return app
-}
-
-/** The web console's static files at `/`, with its index.html for client-side routes (`/alerts/:id`). */
-function serveConsole(app: FastifyInstance, root: string): void {
-  app.register(async (instance) => {
-    await instance.register(fastifyStatic, { root, prefix: '/', wildcard: true, index: ['index.html'] })
-    instance.setNotFoundHandler((request, reply) => {
-      const path = request.url.split('?')[0] ?? ''
-      const wantsPage = request.method === 'GET' && !path.startsWith('/api/') && !/\.[a-z0-9]+$/i.test(path)
-      if (wantsPage && existsSync(join(root, 'index.html')))
-        return reply.type('text/html').sendFile('index.html')
-      return reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${path}`))
-    })
-  })
 }

@@ -2,6 +2,7 @@
  * One error shape for every refusal: `{ error: { code, message, fields? } }`. Clients branch on
  * `code`; `fields` lists each failing field of a bad body or query.
  */
+import { createReadStream, existsSync } from 'node:fs'
 import type { FastifyError, FastifyInstance } from 'fastify'
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod'
 import { z } from 'zod'
@@ -62,8 +63,11 @@ function fieldsFromProblems(problems: unknown): FieldError[] | undefined {
   })
 }
 
-/** Installs the error and not-found handlers on `app`. */
-export function installErrorHandling(app: FastifyInstance): void {
+/**
+ * Installs the error and not-found handlers on `app`. With `fallbackPage` (the console's index.html),
+ * a GET for a page path outside /api gets that page, so the console's client-side routes load.
+ */
+export function installErrorHandling(app: FastifyInstance, options: { fallbackPage?: string } = {}): void {
   app.setErrorHandler((err: FastifyError, request, reply) => {
     if (hasZodFastifySchemaValidationErrors(err)) {
       const where = err.validationContext
@@ -96,7 +100,13 @@ export function installErrorHandling(app: FastifyInstance): void {
     return reply.code(500).send(errorBody('INTERNAL', 'internal error'))
   })
 
+  const { fallbackPage } = options
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`))
+    const path = request.url.split('?')[0] ?? ''
+    const isPage = request.method === 'GET' && !path.startsWith('/api/') && !/\.[a-z0-9]+$/i.test(path)
+    if (fallbackPage && isPage && existsSync(fallbackPage)) {
+      return reply.type('text/html; charset=utf-8').send(createReadStream(fallbackPage))
+    }
+    return reply.code(404).send(errorBody('NOT_FOUND', `no route ${request.method} ${path}`))
   })
 }

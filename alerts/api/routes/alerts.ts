@@ -201,7 +201,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
           'comment its alerts and take the stages of rescues dispatched to it; a viewer may do nothing. ' +
           '`note` is required for comment. 409 INVALID_TRANSITION when the alert is not in a state for it.',
         params: z.object({ id: z.string().min(1).max(200), action: z.enum(ALERT_ACTIONS) }),
-        body: NoteBodySchema.optional(),
+        body: NoteBodySchema.nullish(),
         response: { 200: AlertSchema, ...errors, 409: ErrorBodySchema },
       },
     },
