@@ -9,7 +9,8 @@ import { CommandSchema, MAX_PAYLOAD_BYTES } from '../domain/protocol.ts'
 import { decodeMessage, REJECT_REASONS } from '../domain/reading.ts'
 import { UPLINK, UPLINK_TYPES, type UplinkType, uplinkTopic } from '../domain/topics.ts'
 
-const doc = readFileSync(new URL('./protocol.md', import.meta.url), 'utf8')
+// Table cells are padded by the formatter: compare with runs of spaces collapsed.
+const doc = readFileSync(new URL('./protocol.md', import.meta.url), 'utf8').replace(/ {2,}/g, ' ')
 /** Section 7, the event code tables. */
 const codeTables = doc.slice(doc.indexOf('## 7. Event codes'), doc.indexOf('## 8. '))
 

@@ -373,4 +373,10 @@ describe('registry CLI', () => {
     expect(failed).toMatchObject({ code: 1, stderr: expect.stringContaining('[NOT_FOUND]') })
     expect(openRegistry(dataDir).getTenant('firm-a')?.name).toBe('Firm A')
   })
+
+  it('is documented: docs/registry.md shows every command', () => {
+    const doc = readFileSync(join(ROOT, 'docs', 'registry.md'), 'utf8')
+    for (const command of COMMANDS)
+      expect(doc, command.words.join(' ')).toContain(`npm run cli -- ${command.words.join(' ')}`)
+  })
 })

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { decodeLedger, importLedger } from './ledger-import.ts'
+import { CATEGORY_ALIASES, decodeLedger, importLedger, LEDGER_COLUMNS } from './ledger-import.ts'
 import { createRegistry, type Registry } from './registry.ts'
 
 function openTemp(): Registry {
@@ -306,5 +306,19 @@ describe('importLedger', () => {
     expect(encoding).toBe('gb18030')
     expect(importLedger(registry, text).errors).toEqual([])
     expect(registry.getSite('st-veg')?.name).toBe('菜场')
+  })
+
+  it('is documented: docs/registry.md lists every column with all its names, and every category value', () => {
+    // table cells are padded by the formatter
+    const doc = readFileSync(new URL('../docs/registry.md', import.meta.url), 'utf8').replace(/ {2,}/g, ' ')
+    for (const [field, spec] of Object.entries(LEDGER_COLUMNS)) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| \`${field}\` |`))
+      expect(row, field).toBeDefined()
+      for (const alias of spec.aliases) expect(row, `${field}: ${alias}`).toContain(alias)
+    }
+    for (const [value, category] of Object.entries(CATEGORY_ALIASES)) {
+      const row = doc.split('\n').find((line) => line.startsWith(`| \`${category}\` |`))
+      expect(row, category).toContain(value)
+    }
   })
 })

@@ -84,7 +84,8 @@ export const LEDGER_COLUMNS = {
       'maintenance_firm (维保单位) / site_operator (运营单位); default maintenance_firm for elevators, site_operator for scales',
   },
   tenantContact: {
-    aliases: ['联系电话', '维保电话', '联系人'],
+    // Not 联系电话 / 联系人: in an elevator ledger they are usually the using unit's, not the firm's.
+    aliases: ['维保电话', '维保单位电话', '运营单位电话', '租户联系电话'],
     description: 'contact of a tenant created by the import',
   },
   siteId: { aliases: ['场所编号', '使用单位编号'], description: 'id of the site' },
@@ -308,7 +309,11 @@ function parseFile(csvText: string): ParsedFile {
     }
     const earlier = header.get(field)
     if (earlier !== undefined) {
-      errors.push({ line: 1, field, reason: `columns "${earlier}" and "${cell.trim()}" both mean ${field}` })
+      errors.push({
+        line: 1,
+        field,
+        reason: `columns "${earlier}" and "${cell.trim()}" both mean ${field}: delete or rename one`,
+      })
       continue
     }
     const expected = fieldSpec(field).unit
