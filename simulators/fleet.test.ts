@@ -1,13 +1,15 @@
 /**
- * The fleet against a real MQTT broker on port 0: a plain Aedes that authenticates with the
- * registry's credentials (until broker/broker.ts lands), real mqtt.js clients, a real SQLite registry.
+ * The fleet against the real broker (broker/broker.ts) on port 0, authenticating devices with the
+ * registry's credentials; real mqtt.js clients, a real SQLite registry in a temp dir.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type Server, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Aedes, type AuthenticateError } from 'aedes'
+import { Registry as MetricsRegistry } from 'prom-client'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { type Broker, createBroker } from '../broker/broker.ts'
+import { BrokerConfigSchema } from '../broker/config.ts'
+import { parseEnv } from '../domain/config.ts'
 import { silentLogger } from '../domain/logger.ts'
 import { commandTopic, parseTopic, UPLINK } from '../domain/topics.ts'
 import { createRegistry, type Registry } from '../registry/registry.ts'
@@ -19,10 +21,11 @@ type Received = { clientId: string; topic: string; payload: Record<string, unkno
 
 type TestBroker = {
   port: number
+  /** Device messages the broker took (its in-process sink; the PUBACK follows). */
   received: Received[]
   connects: string[]
   disconnects: string[]
-  aedes: Aedes
+  broker: Broker
   stop(): Promise<void>
 }
 
@@ -30,52 +33,23 @@ async function startBroker(registry: Registry, port = 0): Promise<TestBroker> {
   const received: Received[] = []
   const connects: string[] = []
   const disconnects: string[] = []
-  const aedes = await Aedes.createBroker({
-    authenticate(client, username, password, done) {
-      registry
-        .checkCredentials(username ?? '', password?.toString('utf8') ?? '')
-        .then((check) => {
-          if (check.ok && username === client.id) return done(null, true)
-          const err: AuthenticateError = Object.assign(new Error('bad credentials'), { returnCode: 4 })
-          done(err, false)
-        })
-        .catch((err: Error) => done(Object.assign(err, { returnCode: 3 }), false))
+  const broker = createBroker({
+    config: parseEnv(BrokerConfigSchema, { MQTT_PORT: String(port), MQTT_HOST: '127.0.0.1' }),
+    logger: silentLogger(),
+    registry,
+    metrics: new MetricsRegistry(),
+    async onDeviceMessage(message) {
+      received.push({
+        clientId: message.clientId,
+        topic: message.topic,
+        payload: JSON.parse(message.payload.toString('utf8')),
+      })
     },
   })
-  aedes.on('publish', (packet, client) => {
-    if (!client || parseTopic(packet.topic)?.direction !== 'uplink') return
-    received.push({
-      clientId: client.id,
-      topic: packet.topic,
-      payload: JSON.parse(packet.payload.toString()),
-    })
-  })
-  aedes.on('client', (client) => connects.push(client.id))
-  aedes.on('clientDisconnect', (client) => disconnects.push(client.id))
-  const sockets = new Set<Socket>()
-  const server: Server = createServer((socket) => {
-    sockets.add(socket)
-    socket.on('close', () => sockets.delete(socket))
-    aedes.handle(socket)
-  })
-  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
-  const address = server.address()
-  let stopped = false
-  return {
-    port: typeof address === 'object' && address ? address.port : 0,
-    received,
-    connects,
-    disconnects,
-    aedes,
-    async stop() {
-      if (stopped) return
-      stopped = true
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-      for (const socket of sockets) socket.destroy()
-      await new Promise<void>((resolve) => aedes.close(() => resolve()))
-      await closed
-    },
-  }
+  broker.aedes.on('client', (client) => connects.push(client.id))
+  broker.aedes.on('clientDisconnect', (client) => disconnects.push(client.id))
+  await broker.start()
+  return { port: broker.port(), received, connects, disconnects, broker, stop: () => broker.stop() }
 }
 
 async function setup(options: { elevators: number; scales: number }) {
@@ -232,18 +206,10 @@ describe('fleet', () => {
     expect(after.every((r) => Number(r.payload.ts) >= cutAt + 1400)).toBe(true)
 
     const before = broker.received.filter((r) => r.clientId === id && r.topic.endsWith('/status')).length
-    await new Promise<void>((resolve, reject) =>
-      broker.aedes.publish(
-        {
-          cmd: 'publish',
-          topic: commandTopic('scale', id),
-          payload: Buffer.from(JSON.stringify({ ts: Date.now(), seq: 1, command: 'report_status' })),
-          qos: 1,
-          retain: false,
-          dup: false,
-        },
-        (err) => (err ? reject(err) : resolve()),
-      ),
+    await broker.broker.publish(
+      commandTopic('scale', id),
+      JSON.stringify({ ts: Date.now(), seq: 1, command: 'report_status' }),
+      1,
     )
     await until(
       () => broker.received.filter((r) => r.clientId === id && r.topic.endsWith('/status')).length > before,
