@@ -532,37 +532,41 @@ export function importLedger(registry: Registry, csvText: string, options: Impor
   const now = Date.now()
 
   try {
-    registry.transaction(() => {
-      for (const row of file.rows) {
-        const p = new RowProblems(row.line, file.header)
-        const kind = rowKind(row, fileKind, options.kind !== undefined, p)
-        const tenantId = row.cells.tenantId
-        const siteId = row.cells.siteId
-        const tenantOk = kind !== undefined && tenantId !== undefined && resolveTenant(row, kind, p)
-        const siteOk = kind !== undefined && siteId !== undefined && resolveSite(row, kind, p)
-        if (tenantId === undefined) p.missing('tenantId', 'every device belongs to a tenant')
-        if (siteId === undefined) p.missing('siteId', 'every device is at a site')
-        if (kind !== undefined) {
-          const created = kind === 'elevator' ? elevatorFromRow(row, p) : scaleFromRow(row, p)
-          if (created && tenantOk && siteOk && p.errors.length === 0) {
-            try {
-              const device =
-                created.kind === 'elevator'
-                  ? registry.createElevator(created.input)
-                  : registry.createScale(created.input)
-              deviceIds.push(device.id)
-              if (device.kind === 'elevator') counts.elevators++
-              else counts.scales++
-            } catch (err) {
-              if (!isDomainError(err)) throw err
-              p.add(undefined, `[${err.code}] ${err.message}`)
+    // IMMEDIATE: takes the write lock before the first read. A deferred transaction that reads and
+    // then writes fails at once (SQLITE_BUSY_SNAPSHOT) if a running service wrote in between.
+    registry.db
+      .transaction(() => {
+        for (const row of file.rows) {
+          const p = new RowProblems(row.line, file.header)
+          const kind = rowKind(row, fileKind, options.kind !== undefined, p)
+          const tenantId = row.cells.tenantId
+          const siteId = row.cells.siteId
+          const tenantOk = kind !== undefined && tenantId !== undefined && resolveTenant(row, kind, p)
+          const siteOk = kind !== undefined && siteId !== undefined && resolveSite(row, kind, p)
+          if (tenantId === undefined) p.missing('tenantId', 'every device belongs to a tenant')
+          if (siteId === undefined) p.missing('siteId', 'every device is at a site')
+          if (kind !== undefined) {
+            const created = kind === 'elevator' ? elevatorFromRow(row, p) : scaleFromRow(row, p)
+            if (created && tenantOk && siteOk && p.errors.length === 0) {
+              try {
+                const device =
+                  created.kind === 'elevator'
+                    ? registry.createElevator(created.input)
+                    : registry.createScale(created.input)
+                deviceIds.push(device.id)
+                if (device.kind === 'elevator') counts.elevators++
+                else counts.scales++
+              } catch (err) {
+                if (!isDomainError(err)) throw err
+                p.add(undefined, `[${err.code}] ${err.message}`)
+              }
             }
           }
+          errors.push(...p.errors)
         }
-        errors.push(...p.errors)
-      }
-      if (errors.length > 0 || dryRun) throw new Rollback()
-    })
+        if (errors.length > 0 || dryRun) throw new Rollback()
+      })
+      .immediate()
   } catch (err) {
     if (!(err instanceof Rollback)) throw err
   }
@@ -587,7 +591,8 @@ export function importLedger(registry: Registry, csvText: string, options: Impor
     if (seen !== undefined) {
       let ok = true
       if (statedKind !== undefined && statedKind !== seen.kind) {
-        p.add('tenantKind', `tenant ${id} is a ${seen.kind} (line ${seen.line}), this row says ${statedKind}`)
+        const where = seen.isNew ? `on line ${seen.line}` : 'in the registry'
+        p.add('tenantKind', `tenant ${id} is a ${seen.kind} ${where}, this row says ${statedKind}`)
         ok = false
       }
       if (seen.isNew && name !== undefined && seen.name !== undefined && name !== seen.name) {

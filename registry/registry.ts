@@ -282,6 +282,8 @@ export function createRegistry(options: RegistryOptions) {
     getCredential: db.prepare('SELECT * FROM device_credentials WHERE device_id = ?'),
     getService: db.prepare('SELECT * FROM service_accounts WHERE username = ?'),
     getTokenByDigest: db.prepare('SELECT * FROM api_tokens WHERE token_digest = ?'),
+    getElevatorByCode: db.prepare(`${DEVICE_SELECT} WHERE d.kind = 'elevator' AND e.registration_code = ?`),
+    getScaleByCertificate: db.prepare(`${DEVICE_SELECT} WHERE d.kind = 'scale' AND s.certificate_no = ?`),
   }
 
   function getTenant(id: string): Tenant | null {
@@ -639,18 +641,14 @@ export function createRegistry(options: RegistryOptions) {
     // ---- lookups for the operator CLI and the ledger import ----
     /** The elevator holding this 20-digit registration code, or null. */
     getElevatorByRegistrationCode(code: string): Elevator | null {
-      const row = db
-        .prepare(`${DEVICE_SELECT} WHERE d.kind = 'elevator' AND e.registration_code = ?`)
-        .get(code) as Row | undefined
+      const row = stmt.getElevatorByCode.get(code) as Row | undefined
       const device = row ? toDevice(row) : null
       return device?.kind === 'elevator' ? device : null
     },
 
     /** The scale holding this verification certificate number, or null. */
     getScaleByCertificateNo(certificateNo: string): Scale | null {
-      const row = db
-        .prepare(`${DEVICE_SELECT} WHERE d.kind = 'scale' AND s.certificate_no = ?`)
-        .get(certificateNo) as Row | undefined
+      const row = stmt.getScaleByCertificate.get(certificateNo) as Row | undefined
       const device = row ? toDevice(row) : null
       return device?.kind === 'scale' ? device : null
     },
