@@ -2,10 +2,15 @@
  * The alerts engine's public shapes: what the HTTP API, the notifiers and the console code against.
  * The engine itself is in engine.ts; the rule table (types, severities, titles) in rules.ts.
  */
+
+import type { Registry as MetricsRegistry } from 'prom-client'
 import type { AlertChange, AlertSeverity, AlertStatus } from '../domain/alert-change.ts'
+import type { Logger } from '../domain/logger.ts'
 import type { Reading } from '../domain/reading.ts'
 import type { SiteCategory } from '../domain/registry-types.ts'
 import type { DeviceKind } from '../domain/topics.ts'
+import type { Registry } from '../registry/registry.ts'
+import type { AlertsConfig } from './config.ts'
 
 export type { AlertChange, AlertSeverity, AlertStatus }
 
@@ -292,10 +297,10 @@ export type AlertEngine = {
 
 /** What `createAlertEngine(deps)` (engine.ts) takes. */
 export type AlertEngineDeps = {
-  config: import('./config.ts').AlertsConfig
-  logger: import('../domain/logger.ts').Logger
-  registry: import('../registry/registry.ts').Registry
-  metrics: import('prom-client').Registry
+  config: AlertsConfig
+  logger: Logger
+  registry: Registry
+  metrics: MetricsRegistry
   /** Defaults to the system clock. */
   clock?: Clock
 }
