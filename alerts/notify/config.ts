@@ -22,6 +22,11 @@ export const NotifyConfigSchema = z.object({
   WEBHOOK_BACKOFF_MAX_MS: env.positiveInt(10 * 60_000),
   /** Requests in flight at once, over all receivers. */
   WEBHOOK_CONCURRENCY: env.positiveInt(4),
+  /**
+   * Requests in flight at once to one receiver. 1 keeps a receiver's messages in order (raised before
+   * dispatched) and a receiver that hangs from taking every slot; robots allow 20 messages a minute.
+   */
+  WEBHOOK_PER_RECEIVER_CONCURRENCY: env.positiveInt(1),
   /** Delivered and failed deliveries (and their attempt log) are kept this long. */
   WEBHOOK_LOG_RETENTION_DAYS: env.positiveInt(30),
   /** Comment line written to idle SSE streams so proxies and browsers keep them open. */

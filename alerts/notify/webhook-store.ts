@@ -225,11 +225,13 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
     due: db.prepare(
       `SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_at <= ?
          AND id NOT IN (SELECT value FROM json_each(?))
+         AND webhook_id NOT IN (SELECT value FROM json_each(?))
        ORDER BY next_attempt_at, id LIMIT ?`,
     ),
     nextDue: db.prepare(
       `SELECT min(next_attempt_at) AS t FROM deliveries WHERE status = 'pending'
-         AND id NOT IN (SELECT value FROM json_each(?))`,
+         AND id NOT IN (SELECT value FROM json_each(?))
+         AND webhook_id NOT IN (SELECT value FROM json_each(?))`,
     ),
     insertAttempt: db.prepare(
       'INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, error, duration_ms) VALUES (?, ?, ?, ?, ?, ?)',
@@ -310,9 +312,14 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
       )()
     },
 
-    /** Pending deliveries due now, skipping those already in flight. */
-    due(limit: number, inFlight: ReadonlySet<number>): DueDelivery[] {
-      const rows = stmt.due.all(now(), JSON.stringify([...inFlight]), limit) as Row[]
+    /** Pending deliveries due now, oldest first, skipping those in flight and those of busy receivers. */
+    due(limit: number, inFlight: ReadonlySet<number>, busyWebhooks: ReadonlySet<string>): DueDelivery[] {
+      const rows = stmt.due.all(
+        now(),
+        JSON.stringify([...inFlight]),
+        JSON.stringify([...busyWebhooks]),
+        limit,
+      ) as Row[]
       const out: DueDelivery[] = []
       for (const r of rows) {
         const change = AlertChangeSchema.safeParse(JSON.parse(String(r.change)))
@@ -336,9 +343,9 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
       return out
     },
 
-    /** When the next pending delivery not in flight is due, or null when none is pending. */
-    nextDueAt(inFlight: ReadonlySet<number>): number | null {
-      const row = stmt.nextDue.get(JSON.stringify([...inFlight])) as Row
+    /** When the next pending delivery (not in flight, receiver not busy) is due; null when none. */
+    nextDueAt(inFlight: ReadonlySet<number>, busyWebhooks: ReadonlySet<string>): number | null {
+      const row = stmt.nextDue.get(JSON.stringify([...inFlight]), JSON.stringify([...busyWebhooks])) as Row
       return numOrNull(row.t)
     },
 

@@ -364,4 +364,26 @@ describe('webhook delivery to a real receiver', () => {
     expect(text).toMatch(/webhook_queue_depth 2/)
     expect(text).toMatch(/webhook_deliveries_total\{result="retry"\} 2/)
   })
+
+  it('keeps one receiver that hangs from holding up the others, and each receiver’s messages in order', async () => {
+    const hanging = await startReceiver()
+    onTestFinished(() => hanging.close())
+    hanging.respond = () => ({ status: 200, body: '{}', delayMs: 10_000 })
+    const good = await startReceiver()
+    onTestFinished(() => good.close())
+    const { service } = setup({ WEBHOOK_CONCURRENCY: '4', WEBHOOK_TIMEOUT_MS: '20000' })
+    service.start()
+    service.createSubscription({ name: 'hangs', url: hanging.url })
+    service.createSubscription({ name: 'good', url: good.url })
+    const changes = Array.from({ length: 6 }, (_, i) =>
+      alertChange({ transition: i % 2 ? 'dispatched' : 'raised' }),
+    )
+    for (const change of changes) service.enqueue(change)
+    const received = await good.waitFor(6)
+    expect(received.map((r) => JSON.parse(r.body).change.alertId)).toEqual(changes.map((c) => c.alertId))
+    // one request at a time to the receiver that hangs
+    await until(() => service.listDeliveries({ limit: 20, status: 'delivered' }).length === 6)
+    expect(service.inFlightCount()).toBe(1)
+    expect(hanging.requests).toHaveLength(1)
+  })
 })

@@ -33,6 +33,7 @@ export type WebhookServiceDeps = {
     | 'WEBHOOK_BACKOFF_BASE_MS'
     | 'WEBHOOK_BACKOFF_MAX_MS'
     | 'WEBHOOK_CONCURRENCY'
+    | 'WEBHOOK_PER_RECEIVER_CONCURRENCY'
     | 'WEBHOOK_LOG_RETENTION_DAYS'
   >
   logger: Logger
@@ -117,7 +118,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
   let pumpScheduled = false
   let wakeTimer: NodeJS.Timeout | undefined
   let pruneTimer: NodeJS.Timeout | undefined
-  const inFlight = new Map<number, AbortController>()
+  const inFlight = new Map<number, { controller: AbortController; webhookId: string }>()
   const sending = new Set<Promise<void>>()
 
   const deliveries = new Counter({
@@ -164,17 +165,34 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     })
   }
 
+  /** Receivers with as many requests in flight as they may have. */
+  function busyReceivers(): Map<string, number> {
+    const counts = new Map<string, number>()
+    for (const { webhookId } of inFlight.values()) counts.set(webhookId, (counts.get(webhookId) ?? 0) + 1)
+    return counts
+  }
+
   function pump(): void {
     if (stopped || !store) return
     clearTimeout(wakeTimer)
     wakeTimer = undefined
     try {
+      const perReceiver = busyReceivers()
+      const isBusy = (id: string) => (perReceiver.get(id) ?? 0) >= config.WEBHOOK_PER_RECEIVER_CONCURRENCY
+      const busy = () => new Set([...perReceiver.keys()].filter(isBusy))
       const free = config.WEBHOOK_CONCURRENCY - inFlight.size
       if (free > 0) {
-        for (const delivery of store.due(free, new Set(inFlight.keys()))) send(delivery)
+        // Several due rows may belong to one receiver: read a few more than the free slots.
+        for (const delivery of store.due(free * 4, new Set(inFlight.keys()), busy())) {
+          if (inFlight.size >= config.WEBHOOK_CONCURRENCY) break
+          if (isBusy(delivery.webhookId)) continue
+          perReceiver.set(delivery.webhookId, (perReceiver.get(delivery.webhookId) ?? 0) + 1)
+          send(delivery)
+        }
       }
       if (inFlight.size < config.WEBHOOK_CONCURRENCY) {
-        const next = store.nextDueAt(new Set(inFlight.keys()))
+        // Receivers at their limit are woken by their own requests finishing, not by this timer.
+        const next = store.nextDueAt(new Set(inFlight.keys()), busy())
         if (next !== null) {
           wakeTimer = setTimeout(pump, Math.min(MAX_WAKE_MS, Math.max(0, next - now())))
           wakeTimer.unref()
@@ -196,7 +214,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       return
     }
     const controller = new AbortController()
-    inFlight.set(delivery.id, controller)
+    inFlight.set(delivery.id, { controller, webhookId: delivery.webhookId })
     const task = attempt(target, delivery, controller).finally(() => {
       inFlight.delete(delivery.id)
       sending.delete(task)
@@ -282,7 +300,7 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       stopped = true
       clearTimeout(wakeTimer)
       clearInterval(pruneTimer)
-      for (const controller of inFlight.values()) controller.abort()
+      for (const { controller } of inFlight.values()) controller.abort()
       await Promise.allSettled([...sending])
       store?.close()
       store = null
