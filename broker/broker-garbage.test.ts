@@ -179,8 +179,16 @@ describe('broker: garbage', () => {
       })
     const badConnect = Buffer.from(goodConnect)
     badConnect.write('MQTX', 4, 'latin1') // protocol name
-    const level5 = Buffer.from(goodConnect)
-    level5[8] = 5
+    const level5 = mqttPacket.generate({
+      cmd: 'connect',
+      protocolId: 'MQTT',
+      protocolVersion: 5,
+      clean: true,
+      keepalive: 30,
+      clientId: 'sc-1',
+      username: 'sc-1',
+      password: Buffer.from(f.secrets['sc-1']),
+    })
     const level9 = Buffer.from(goodConnect)
     level9[8] = 9
     const malformed: Buffer[][] = [
@@ -210,6 +218,7 @@ describe('broker: garbage', () => {
       console.log(outcomes.join(','))
       expect(outcomes.slice(0, -1).every((o) => o === 'closed')).toBe(true)
     }
+    expect(await f.metric('mqtt_connections_refused_total', { reason: 'unsupported_protocol' })).toBe(5)
     // the two announced-oversize packets of each round, plus whatever the random bytes announced
     expect(await f.metric('mqtt_oversize_packets_total')).toBeGreaterThanOrEqual(10)
     await f.assertServes()

@@ -431,7 +431,17 @@ export function createBroker(deps: BrokerDeps): Broker {
   aedes.on('clientError', (client, err) =>
     log.debug({ clientId: client.id, err: err.message }, 'client error'),
   )
-  aedes.on('connectionError', (_client, err) => log.debug({ err: err.message }, 'connection error'))
+  aedes.on('connectionError', (_client, err) => {
+    // CONNACKs aedes sends itself, before authenticate() runs, carry their return code here.
+    const code = (err as Error & { errorCode?: unknown }).errorCode
+    const reason = code === 1 ? 'unsupported_protocol' : code === 2 ? 'client_id_too_long' : null
+    if (reason === null) {
+      log.debug({ err: err.message }, 'connection error')
+      return
+    }
+    connectionsRefused.inc({ reason })
+    log.warn({ reason }, 'connection refused')
+  })
   // aedes emits 'error' for persistence failures; unhandled, an EventEmitter error would throw.
   aedes.addListener('error', (err: unknown) => log.error({ err }, 'aedes error'))
 

@@ -31,6 +31,10 @@ export const CONNECT_REFUSALS = [
   'out_of_service',
   'will_refused',
   'registry_error',
+  // refused by aedes itself before authentication: MQTT 5 (aedes 1.x speaks 3.1 and 3.1.1), and
+  // an MQTT 3.1 client id over the length limit
+  'unsupported_protocol',
+  'client_id_too_long',
 ] as const
 export type ConnectRefusal = (typeof CONNECT_REFUSALS)[number]
 
@@ -54,6 +58,7 @@ export type SubscribeRefusal = (typeof SUBSCRIBE_REFUSALS)[number]
 
 /** CONNACK return codes of MQTT 3.1.1 (section 3.2.2.3). */
 export const CONNACK = {
+  unacceptableProtocol: 1,
   identifierRejected: 2,
   serverUnavailable: 3,
   badUsernameOrPassword: 4,
@@ -68,8 +73,11 @@ export type ConnackCode = (typeof CONNACK)[keyof typeof CONNACK]
  */
 export function connackCodeFor(reason: ConnectRefusal): ConnackCode {
   switch (reason) {
+    case 'unsupported_protocol':
+      return CONNACK.unacceptableProtocol
     case 'empty_client_id':
     case 'client_id_mismatch':
+    case 'client_id_too_long':
       return CONNACK.identifierRejected
     case 'missing_credentials':
     case 'unknown':
