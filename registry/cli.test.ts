@@ -346,6 +346,9 @@ describe('registry CLI', () => {
       expect(help.stdout).toContain(`Usage: npm run cli -- ${command.words.join(' ')}`)
     }
     expect((await run('--help')).stdout).toMatch(/Commands:/)
+    expect((await run('help', 'token', 'create')).stdout).toContain(
+      'Usage: npm run cli -- token create --role',
+    )
     expect((await run()).code).toBe(0)
   })
 

@@ -553,7 +553,7 @@ const deviceShow = defineCommand({
 
 const deviceInService = defineCommand({
   words: ['device', 'in-service'],
-  summary: 'mark a device in or out of service (out of service: not counted, not alerted)',
+  summary: 'mark a device in or out of service (out: refused by the broker, not in the compliance rates)',
   positionals: [ID_ARG('device'), { name: 'state', help: 'true or false', isRequired: true }],
   schema: z.object({ id: z.string(), state: boolWord }),
   run(ctx, { id, state }) {
@@ -999,6 +999,7 @@ function resolveCommand(argv: readonly string[]): Resolved {
       continue
     }
     words.push(arg)
+    if (words[0] === 'help') continue
     const exact = COMMANDS.find((c) => c.words.join(' ') === words.join(' '))
     if (exact) return { type: 'command', command: exact, rest: argv.slice(i + 1), globals }
     const isPrefix = COMMANDS.some((c) => words.every((w, j) => c.words[j] === w))
