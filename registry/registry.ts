@@ -692,9 +692,13 @@ export function createRegistry(options: RegistryOptions) {
       refreshIfChangedElsewhere(0)
     },
 
-    /** Runs `fn` in one transaction (all or nothing), for imports. */
+    /**
+     * Runs `fn` in one transaction (all or nothing), for imports. IMMEDIATE takes the write lock first:
+     * a deferred read-then-write transaction fails with SQLITE_BUSY_SNAPSHOT when a service in another
+     * process commits in between.
+     */
     transaction<T>(fn: () => T): T {
-      return db.transaction(fn)()
+      return db.transaction(fn).immediate()
     },
 
     close(): void {
