@@ -70,6 +70,8 @@ import {
 } from './types.ts'
 
 const SYSTEM = 'system'
+/** Devices evaluated between two yields of a scheduled scan. */
+const SCAN_CHUNK = 500
 /** Asia/Shanghai has kept UTC+8 without daylight saving since 1991; cron runs in its local time. */
 const TIMEZONE = 'Asia/Shanghai'
 
@@ -1136,13 +1138,21 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const started = performance.now()
     const facts = scanFacts()
     let failed = 0
-    for (const device of registry.listDevices()) {
-      try {
-        evaluateDevice(device, facts)
-      } catch (err) {
-        failed++
-        log.error({ err, deviceId: device.id }, 'scheduled scan of a device failed')
+    // Page through the registry and yield between pages: reading and evaluating 20,000 devices in one
+    // go would hold the event loop for a second, and with it a trapped-passenger alert.
+    for (let offset = 0; ; offset += SCAN_CHUNK) {
+      if (offset > 0) await new Promise<void>((resolve) => setImmediate(resolve))
+      if (!isRunning) return
+      const page = registry.listDevices({ limit: SCAN_CHUNK, offset })
+      for (const device of page) {
+        try {
+          evaluateDevice(device, facts)
+        } catch (err) {
+          failed++
+          log.error({ err, deviceId: device.id }, 'scheduled scan of a device failed')
+        }
       }
+      if (page.length < SCAN_CHUNK) break
     }
     scanSeconds.set((performance.now() - started) / 1000)
     log.info(
