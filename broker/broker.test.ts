@@ -416,6 +416,43 @@ describe('broker: in-process device message sink', () => {
   })
 })
 
+describe('broker: retained messages and shutdown', () => {
+  it('stores no retained message, and publishes no Last Will when the broker itself stops', async () => {
+    const taken: string[] = []
+    const f = await startBrokerFixture({
+      sink: async (message) => {
+        taken.push(`${message.topic} ${message.payload.toString()}`)
+      },
+    })
+    const el1 = await f.connect('el-1')
+    await el1.publishAsync('v1/elevators/el-1/status', STATUS, { qos: 1, retain: true })
+    const service = await f.connect('ingest')
+    await service.publishAsync('v1/elevators/el-1/commands', '{"cmd":"retained"}', { qos: 1, retain: true })
+    // A subscriber arriving later gets no replay of either: its first message is a fresh one.
+    const watcher = await f.connect('ingest', { clientId: 'ingest' })
+    const seen = inbox(watcher)
+    await watcher.subscribeAsync('v1/#', { qos: 1 })
+    const device = await f.connect('el-1', { clientId: 'el-1' })
+    const commands = inbox(device)
+    await device.subscribeAsync('v1/elevators/el-1/commands', { qos: 1 })
+    await device.publishAsync('v1/elevators/el-1/events', '{"fresh":true}', { qos: 1 })
+    await vi.waitFor(() => expect(seen.length).toBeGreaterThan(0))
+    expect(seen[0]).toEqual({ topic: 'v1/elevators/el-1/events', payload: '{"fresh":true}' })
+    expect(commands).toEqual([])
+
+    const will = {
+      topic: 'v1/elevators/el-2/events',
+      payload: Buffer.from('{"will":true}'),
+      qos: 1 as const,
+      retain: false,
+    }
+    await f.connect('el-2', { will })
+    await f.broker.stop()
+    expect(taken).toEqual([`v1/elevators/el-1/status ${STATUS}`, 'v1/elevators/el-1/events {"fresh":true}'])
+    expect(await f.metric('mqtt_publish_refused_total', { reason: 'broker_stopping' })).toBe(1)
+  })
+})
+
 describe('broker: TLS and lifecycle', () => {
   it('serves MQTT over TLS to mqtt.js and mosquitto_pub', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'broker-tls-'))

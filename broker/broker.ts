@@ -152,6 +152,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   /** Clients registered with aedes (past CONNACK): the ones revocation re-checks. */
   const connected = new Set<Client>()
   const sockets = new Set<Socket>()
+  let shuttingDown = false
   new Gauge({
     name: 'mqtt_clients_connected',
     help: 'MQTT clients connected and authenticated',
@@ -258,7 +259,9 @@ export function createBroker(deps: BrokerDeps): Broker {
     callback: (error?: Error | null) => void,
   ): void {
     publishRefused.inc({ reason })
-    log.warn({ clientId: client?.id, reason, topic }, 'publish refused')
+    // one line per connected device at shutdown would bury the log: those are debug
+    if (reason === 'broker_stopping') log.debug({ clientId: client?.id, reason, topic }, 'publish refused')
+    else log.warn({ clientId: client?.id, reason, topic }, 'publish refused')
     // MQTT 3.1.1 cannot NACK a publish: closing the connection is the refusal [MQTT-3.3.5-2].
     callback(new Error(`publish refused: ${reason}`))
   }
@@ -272,15 +275,24 @@ export function createBroker(deps: BrokerDeps): Broker {
     const payload = toBuffer(packet.payload)
     // client is null only for a will left by a dead broker of a cluster; this broker has no cluster.
     // A kicked client's in-flight publishes and its Last Will are dropped: it is no longer trusted.
+    // While stopping, aedes closes every client and would publish every device's will: the devices
+    // did not fail, the broker is going away, so no will and nothing new goes to ingest.
     const decision: PublishDecision =
       client === null || state === undefined
         ? { ok: false, reason: 'no_identity' }
-        : state.kicked
-          ? { ok: false, reason: 'kicked' }
-          : decidePublish(state.identity, packet.topic, payload.length)
+        : shuttingDown
+          ? { ok: false, reason: 'broker_stopping' }
+          : state.kicked
+            ? { ok: false, reason: 'kicked' }
+            : decidePublish(state.identity, packet.topic, payload.length)
     if (!decision.ok || client === null || state === undefined) {
       refusePublish(client, packet.topic, decision.ok ? 'no_identity' : decision.reason, callback)
-    } else if (decision.uplink === null) {
+      return
+    }
+    // Protocol v1 uses no retained messages: a retained uplink would be replayed to ingest on every
+    // subscribe, a retained command to a device on every reconnect. The flag is dropped.
+    packet.retain = false
+    if (decision.uplink === null) {
       messagesReceived.inc({ type: 'service' })
       callback(null)
     } else {
@@ -522,6 +534,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   }
 
   async function shutdown(): Promise<void> {
+    shuttingDown = true
     if (pollTimer !== null) clearInterval(pollTimer)
     unsubscribe?.()
     const listeners = [server, tlsServer].filter((s): s is Server => s !== null)

@@ -49,6 +49,7 @@ export const PUBLISH_REFUSALS = [
   'not_allowed',
   'no_identity',
   'kicked',
+  'broker_stopping',
 ] as const
 export type PublishRefusal = (typeof PUBLISH_REFUSALS)[number]
 
