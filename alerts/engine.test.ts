@@ -129,6 +129,27 @@ describe('derived elevator rules', () => {
     expect(done?.rescue?.releasedAt).toBe(h.clock.now())
   })
 
+  it('keeps a trapped event from a controller without occupancy sensing until the door opens at a landing', async () => {
+    const h = await harness()
+    await h.engine.handle(h.elevatorStatus('el-1', { occupied: false }))
+    await h.engine.handle(h.elevatorEvent('el-1', 'trapped'))
+    h.clock.advance(5 * SECOND)
+    await h.engine.handle(h.elevatorStatus('el-1', { occupied: false }))
+    await h.engine.handle(h.elevatorStatus('el-1', { occupied: false, door: 'open', doorZone: false }))
+    expect(activeOf(h, 'el-1', 'trapped')).toHaveLength(1)
+    await h.engine.handle(h.elevatorStatus('el-1', { occupied: false, door: 'open', doorZone: true }))
+    expect(activeOf(h, 'el-1', 'trapped')).toEqual([])
+  })
+
+  it('releases a trapped alert when the car goes from occupied to empty', async () => {
+    const h = await harness()
+    await h.engine.handle(h.elevatorEvent('el-1', 'trapped'))
+    await h.engine.handle(h.elevatorStatus('el-1', TRAPPED_STATUS))
+    expect(activeOf(h, 'el-1', 'trapped')).toHaveLength(1)
+    await h.engine.handle(h.elevatorStatus('el-1', { ...TRAPPED_STATUS, occupied: false }))
+    expect(activeOf(h, 'el-1', 'trapped')).toEqual([])
+  })
+
   it('honours a shortened TRAPPED_AFTER_S and does not derive trapped in inspection mode or when interrupted', async () => {
     const h = await harness({ TRAPPED_AFTER_S: '2' })
     await h.engine.handle(h.elevatorStatus('el-1', { ...TRAPPED_STATUS, mode: 'inspection' }))

@@ -92,6 +92,8 @@ type DeviceState = {
   outsideTimer: TimerHandle | null
   counters: { param: number; calibration: number } | null
   maintenanceStartedAt: number | null
+  /** The previous status showed someone aboard (occupied or alarm button). */
+  wasOccupied: boolean
   /** Instant conditions already raised in their current episode, with the severity raised. */
   episodes: Map<AlertType, AlertSeverity>
 }
@@ -235,6 +237,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         outsideTimer: null,
         counters: null,
         maintenanceStartedAt: null,
+        wasOccupied: false,
         episodes: new Map(),
       }
       devices.set(deviceId, state)
@@ -681,8 +684,12 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       state.trappedTimer = null
       saveRule(state.id, RULE_TRAPPED, null)
     }
-    // Passengers are out: the car is empty with no alarm, or the door stands open at a landing.
-    const isReleased = (!s.occupied && !s.alarmButton) || (s.door === 'open' && s.doorZone)
+    // Passengers are out: the door stands open at a landing, or the car went from occupied to empty.
+    // Only the change counts as emptied: a controller without an occupancy sensor always says "empty",
+    // and that must not close the trapped alert its own `trapped` event raised.
+    const isAboard = s.occupied || s.alarmButton
+    const isReleased = (s.door === 'open' && s.doorZone) || (!isAboard && state.wasOccupied)
+    state.wasOccupied = isAboard
     if (isReleased) autoResolve(state.id, 'trapped', at, 'status: passengers released')
 
     // Stopped outside the door zone for longer than STOPPED_OUTSIDE_DOOR_ZONE_S.

@@ -105,7 +105,7 @@ export const ALERT_RULES: Record<AlertType, AlertRule> = {
     severity: 'critical',
     title: { zh: '困人', en: 'Passenger trapped' },
     source: 'event+status',
-    autoResolve: `${FAULT_CLEARED}; a status with the car unoccupied (and no alarm button) or the door open in the door zone (passengers released)`,
+    autoResolve: `${FAULT_CLEARED}; a status with the door open in the door zone, or the car going from occupied to empty (passengers released)`,
   },
   overspeed: {
     severity: 'warning',
