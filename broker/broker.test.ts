@@ -180,6 +180,15 @@ describe('broker: authentication', () => {
     f.registry.revokeServiceAccount('ingest')
     await closed(service)
     expect(await f.metric('mqtt_clients_connected')).toBe(0)
+    const kicks = f.logs.filter(
+      (l) => l.level === 40 && l.msg === 'client disconnected: credentials no longer valid',
+    )
+    expect(kicks.map((l) => [l.clientId, l.reason])).toEqual([
+      ['el-1', 'revoked'],
+      ['el-2', 'rotated'],
+      ['el-2', 'out_of_service'],
+      ['ingest', 'revoked'],
+    ])
   })
 
   it('kicks clients revoked through another registry connection (the operator CLI) on its next poll', async () => {
