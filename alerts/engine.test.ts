@@ -572,6 +572,40 @@ describe('maintenance and scheduled scans', () => {
   })
 })
 
+describe('cron', () => {
+  it('runs the scheduled scans on SCAN_CRON (node-cron, Asia/Shanghai)', async () => {
+    // Every second, so the test sees a scan; the scan itself reads the (fake) clock for "today".
+    const h = await createHarness({ SCAN_CRON: '* * * * * *' }, { start: MARCH_1, seed: seedScans })
+    onTestFinished(() => h.cleanup())
+    h.clock.set(Date.parse('2026-03-10T00:00:00Z')) // 16 days after the last maintenance
+    const deadline = Date.now() + 5000
+    while (activeOf(h, 'el-1', 'maintenance_overdue').length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(activeOf(h, 'el-1', 'maintenance_overdue')).toHaveLength(1)
+  })
+
+  it('refuses an invalid cron expression at configuration', async () => {
+    const { parseEnv } = await import('../domain/config.ts')
+    const { AlertsConfigSchema } = await import('./config.ts')
+    expect(() => parseEnv(AlertsConfigSchema, { SCAN_CRON: 'every hour' })).toThrow(/SCAN_CRON/)
+    expect(parseEnv(AlertsConfigSchema, {})).toMatchObject({
+      TRAPPED_AFTER_S: 30,
+      STOPPED_OUTSIDE_DOOR_ZONE_S: 60,
+      OVERSPEED_WARNING_FACTOR: 1.2,
+      OVERSPEED_CRITICAL_FACTOR: 1.4,
+      ZERO_OFFSET_LIMIT_E: 0.5,
+      OFFLINE_AFTER_PERIODS: 3,
+      MAINTENANCE_INTERVAL_DAYS: 15,
+      INSPECTION_DUE_SOON_DAYS: 30,
+      VERIFICATION_DUE_SOON_DAYS: 30,
+      VERIFICATION_PERIOD_MONTHS: 12,
+      RESCUE_ACCEPT_LIMIT_S: 300,
+      RESCUE_ARRIVE_LIMIT_S: 1800,
+    })
+  })
+})
+
 describe('records and snapshots', () => {
   it('records accidents append-only and refuses unknown sites', async () => {
     const h = await harness()
