@@ -59,6 +59,12 @@ export type MqttSubscriber = {
   pause(): void
   /** Waits for outstanding acknowledgements (bounded), sends DISCONNECT, closes. Safe twice. */
   stop(): Promise<void>
+  /**
+   * Drops the connection and connects again: the broker then delivers every unacknowledged message
+   * anew. For a message the service could not take (acknowledgements go in order, so one that is
+   * never acknowledged holds back all later ones).
+   */
+  reconnect(): void
   isConnected(): boolean
   unacked(): number
 }
@@ -222,7 +228,7 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
             const code = packet.returnCode ?? -1
             log.error(
               { returnCode: code, reason: CONNACK_REASONS[code] ?? 'unknown', username: options.username },
-              'MQTT broker refused the connection: check MQTT_USERNAME / MQTT_PASSWORD',
+              'MQTT broker refused the connection (username, password or client id)',
             )
             sock.destroy()
             return
@@ -349,6 +355,12 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
           setTimeout(() => sock.destroy(), 2000).unref()
         })
       }
+    },
+
+    reconnect() {
+      if (isStopping) return
+      log.warn({ unacked }, 'reconnecting to have unacknowledged messages delivered again')
+      socket?.destroy()
     },
 
     isConnected: () => isUp,

@@ -54,8 +54,11 @@ export const IngestMainConfigSchema = IngestConfigSchema.extend({
   MQTT_URL: z.url({ protocol: /^mqtts?$/ }).default('mqtt://127.0.0.1:1883'),
   MQTT_USERNAME: z.string().min(1).default('svc-ingest'),
   MQTT_PASSWORD: z.string().min(1),
-  /** Fixed, so that the broker keeps this session (and what it has not yet delivered) across restarts. */
-  MQTT_CLIENT_ID: z.string().min(1).default('liftscale-ingest'),
+  /**
+   * Fixed, so that the broker keeps this session (and what it has not yet delivered) across restarts.
+   * Default: MQTT_USERNAME (the broker wants client id = username for service accounts too).
+   */
+  MQTT_CLIENT_ID: z.string().min(1).optional(),
   MQTT_KEEPALIVE_S: env.positiveInt(30),
   /** Messages taken but not yet acknowledged at most; beyond it the socket is not read (backpressure). */
   MQTT_MAX_UNACKED: env.positiveInt(20_000),
