@@ -126,6 +126,9 @@ export type RegistryOptions = {
   now?: () => number
 }
 
+/** Tokens we generate carry 256 random bits; one an operator sets must be at least this long. */
+export const MIN_PRESET_TOKEN_LENGTH = 32
+
 export function registryFile(dataDir: string): string {
   return join(dataDir, 'registry.db')
 }
@@ -601,11 +604,15 @@ export function createRegistry(options: RegistryOptions) {
 
     // ---- API tokens ----
     /** Creates a token; the returned `token` string is shown once and never stored. */
-    createApiToken(input: ApiTokenInput): { token: string; record: ApiToken } {
+    createApiToken(input: ApiTokenInput, presetToken?: string): { token: string; record: ApiToken } {
       const t = parseInput(ApiTokenInputSchema, input)
       if (t.tenantId && !getTenant(t.tenantId))
         throw new DomainError('UNKNOWN_REFERENCE', `no tenant ${t.tenantId}`)
-      const token = generateApiToken()
+      // A preset token comes from the operator (ADMIN_TOKEN); it must be as hard to guess as ours.
+      if (presetToken !== undefined && presetToken.length < MIN_PRESET_TOKEN_LENGTH) {
+        throw new DomainError('WEAK_TOKEN', `a token needs at least ${MIN_PRESET_TOKEN_LENGTH} characters`)
+      }
+      const token = presetToken ?? generateApiToken()
       const id = shortId('tok')
       db.prepare(
         'INSERT INTO api_tokens (id, name, role, tenant_id, token_digest, created_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -624,6 +631,11 @@ export function createRegistry(options: RegistryOptions) {
         .run(now(), tokenId)
       if (info.changes === 0) throw new DomainError('NOT_FOUND', `no active token ${tokenId}`)
       emit({ type: 'token_revoked', tokenId })
+    },
+
+    /** Is this exact token registered (revoked or not)? For seeding ADMIN_TOKEN once. */
+    hasApiToken(token: string): boolean {
+      return stmt.getTokenByDigest.get(digest(token)) !== undefined
     },
 
     /** The principal behind a bearer token, or null when unknown or revoked. */
