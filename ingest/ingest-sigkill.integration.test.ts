@@ -75,8 +75,8 @@ describe('ingest as its own process', () => {
     })
     const first = startIngestProcess(env)
     running.push(first.child)
-    // Until the first session exists the broker has nobody to keep messages for.
-    await waitFor(() => 'svc-ingest' in broker.aedes.clients, 30_000, 'ingest to connect').catch((err) => {
+    // Until the first session exists the broker has nobody to keep messages for (ingest is its only client yet).
+    await waitFor(() => broker.aedes.connectedClients === 1, 30_000, 'ingest to connect').catch((err) => {
       throw new Error(`${err}\n${first.output()}`)
     })
 
