@@ -6,7 +6,12 @@
 import * as common from '@grafana/grafana-foundation-sdk/common'
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
 import { ELEVATOR_EVENT_CATALOGUE, MODE_CATALOGUE, SCALE_EVENT_CATALOGUE } from '../domain/catalogue.ts'
-import type { ElevatorEventCode, ScaleEventCode } from '../domain/protocol.ts'
+import {
+  ELEVATOR_EVENT_CODES,
+  type ElevatorEventCode,
+  SCALE_EVENT_CODES,
+  type ScaleEventCode,
+} from '../domain/protocol.ts'
 import {
   type Condition,
   InfluxQLTargetBuilder,
@@ -42,13 +47,20 @@ export const ZERO_OFFSET_LIMIT_E = 0.5
  */
 export const ALERT_SNAPSHOT_WINDOW = '3m'
 
-const codesOf = <C extends string>(catalogue: Record<C, { group: string }>, group: string): C[] =>
-  (Object.keys(catalogue) as C[]).filter((code) => catalogue[code].group === group)
+const codesOf = <C extends string>(
+  codes: readonly C[],
+  catalogue: Record<C, { group: string }>,
+  group: string,
+): C[] => codes.filter((code) => catalogue[code].group === group)
 
 /** Elevator event codes the provincial catalogue files as faults (domain/catalogue.ts). */
-export const FAULT_CODES: ElevatorEventCode[] = codesOf(ELEVATOR_EVENT_CATALOGUE, 'fault')
+export const FAULT_CODES: ElevatorEventCode[] = codesOf(
+  ELEVATOR_EVENT_CODES,
+  ELEVATOR_EVENT_CATALOGUE,
+  'fault',
+)
 /** Scale events that may mean cheating: case opened, seal broken, unlock, calibration or parameter change. */
-export const TAMPER_CODES: ScaleEventCode[] = codesOf(SCALE_EVENT_CATALOGUE, 'tamper')
+export const TAMPER_CODES: ScaleEventCode[] = codesOf(SCALE_EVENT_CODES, SCALE_EVENT_CATALOGUE, 'tamper')
 
 /** `Door fails to close (2)`: the legend text of an elevator event code. */
 export function elevatorCodeLabel(code: ElevatorEventCode): string {

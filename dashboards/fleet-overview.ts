@@ -46,12 +46,16 @@ function onlineCount(measurement: 'elevator_status' | 'scale_status', alias: str
 }
 
 /** Distinct devices with at least one status in the dashboard's range. */
-function seenCount(measurement: 'elevator_status' | 'scale_status', alias: string, groupBy: string[] = []) {
+function seenCount(
+  measurement: 'elevator_status' | 'scale_status',
+  alias: string,
+  groupBy: Array<'site_id' | 'site_category'> = [],
+) {
   const inner = from(measurement)
     .agg('last', 'seq', 'seq')
     .where(TIME_FILTER)
     .filter(SITE_FILTER)
-    .groupByTags('device_id', ...(groupBy as Array<'site_id' | 'site_category'>))
+    .groupByTags('device_id', ...groupBy)
   return fromSubquery(inner)
     .aggregate('count', 'seq', alias)
     .groupByTags(...groupBy)

@@ -160,8 +160,10 @@ describe('every dashboard query, expanded as Grafana does, returns rows from Inf
             ...range,
             intervalMs: 60_000,
           })
-          const series = await run(url, db, expanded).catch((err: Error) => {
-            failures.push(`[${scenario.name}] variable ${name}: ${err.message}\n    ${expanded}`)
+          const series = await run(url, db, expanded).catch((err: unknown) => {
+            failures.push(
+              `[${scenario.name}] variable ${name}: ${err instanceof Error ? err.message : String(err)}\n    ${expanded}`,
+            )
             return []
           })
           // SHOW TAG VALUES answers one series per measurement; Grafana keeps each value once, sorted.
@@ -205,7 +207,9 @@ describe('every dashboard query, expanded as Grafana does, returns rows from Inf
             failures.push(`[${scenario.name}] ${q.where} returned no rows\n    ${expanded}`)
           }
         } catch (err) {
-          failures.push(`[${scenario.name}] ${q.where}: ${(err as Error).message}\n    ${expanded}`)
+          failures.push(
+            `[${scenario.name}] ${q.where}: ${err instanceof Error ? err.message : String(err)}\n    ${expanded}`,
+          )
         }
       }
     }
