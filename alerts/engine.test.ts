@@ -330,7 +330,9 @@ describe('rescue', () => {
   it('keeps each stage time and does not escalate a rescue on time', async () => {
     const h = await harness({ RESCUE_AUTO_DISPATCH: 'false' })
     const t0 = h.clock.now()
+    await h.engine.handle(h.elevatorEvent('el-1', 'alarm_button', { trapped: true }))
     await h.engine.handle(h.elevatorEvent('el-1', 'trapped'))
+    expect(activeOf(h, 'el-1', 'alarm_button')).toHaveLength(1)
     const id = activeOf(h, 'el-1', 'trapped')[0]?.id ?? ''
     expectCode(() => h.engine.act(id, 'accept', { actor: 'firm-1' }), 'INVALID_TRANSITION')
     h.clock.advance(1 * MINUTE)
@@ -342,6 +344,7 @@ describe('rescue', () => {
     h.clock.advance(5 * MINUTE)
     const released = h.engine.act(id, 'release', { actor: 'firm-1' })
     expect(released.status).toBe('resolved')
+    expect(activeOf(h, 'el-1', 'alarm_button')).toEqual([])
     expect(released.escalated).toBe(false)
     expect(released.rescue).toMatchObject({
       dispatchedAt: t0 + 1 * MINUTE,

@@ -499,6 +499,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     resolvedTotal.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
     if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
     emit(next, 'resolved', actor, at)
+    // Trapped passengers press the alarm button; once they are out, those presses are answered too.
+    if (next.type === 'trapped') autoResolve(next.deviceId, 'alarm_button', at, 'trapped alert resolved')
     return next
   }
 
