@@ -6,14 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
+missing_norec=()
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v chromium >/dev/null || missing+=(chromium)
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "== installing ${missing[*]}"
+# Compose's own checker validates docker-compose.yml (no engine needed); without
+# --no-install-recommends it would pull in the Docker engine.
+command -v docker-compose >/dev/null || missing_norec=(docker-compose)
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_norec[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]} ${missing_norec[*]}"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing[@]} -gt 0 ] && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  [ ${#missing_norec[@]} -gt 0 ] &&
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_norec[@]}" >/dev/null
 fi
 
 echo "== npm ci"
