@@ -348,3 +348,65 @@ export function cjkLabels(page: Page): Promise<string[]> {
     return found
   })
 }
+
+/**
+ * Text whose contrast against its background is below WCAG AA (4.5:1, or 3:1 for large text), for
+ * every visible, enabled text node. The console paints solid colours only, so the background is the
+ * nearest ancestor's non-transparent background colour.
+ */
+export function contrastProblems(page: Page): Promise<string[]> {
+  return page.evaluate(() => {
+    const rgba = (text: string): [number, number, number, number] | null => {
+      const m = /rgba?\(([\d.]+),\s*([\d.]+),\s*([\d.]+)(?:,\s*([\d.]+))?\)/.exec(text)
+      if (!m) return null
+      return [Number(m[1]), Number(m[2]), Number(m[3]), m[4] === undefined ? 1 : Number(m[4])]
+    }
+    const luminance = ([r, g, b]: [number, number, number, number]) => {
+      const lin = (c: number) => {
+        const s = c / 255
+        return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4
+      }
+      return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+    }
+    /** Composites the semi-transparent backgrounds of the ancestors over the first opaque one. */
+    const background = (el: Element | null): [number, number, number, number] => {
+      const layers: Array<[number, number, number, number]> = []
+      for (let e = el; e; e = e.parentElement) {
+        const c = rgba(getComputedStyle(e).backgroundColor)
+        if (c && c[3] > 0) layers.push(c)
+        if (c && c[3] >= 1) break
+      }
+      let out: [number, number, number, number] = [255, 255, 255, 1]
+      for (const [r, g, b, a] of layers.reverse()) {
+        out = [r * a + out[0] * (1 - a), g * a + out[1] * (1 - a), b * a + out[2] * (1 - a), 1]
+      }
+      return out
+    }
+    const problems: string[] = []
+    const seen = new Set<Element>()
+    const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT)
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const el = node.parentElement
+      if (!el || seen.has(el) || !(node.textContent ?? '').trim()) continue
+      seen.add(el)
+      const style = getComputedStyle(el)
+      const rect = el.getBoundingClientRect()
+      if (style.visibility === 'hidden' || rect.width === 0 || rect.height === 0) continue
+      if (el.closest('[disabled], .sr-only, option, dialog:not([open])')) continue
+      const fg = rgba(style.color)
+      if (!fg) continue
+      const bg = background(el)
+      const [hi, lo] = [luminance(fg), luminance(bg)].sort((a, b) => b - a) as [number, number]
+      const ratio = (hi + 0.05) / (lo + 0.05)
+      const size = Number.parseFloat(style.fontSize)
+      const isBold = Number(style.fontWeight) >= 700
+      const isLarge = size >= 24 || (isBold && size >= 18.66)
+      if (ratio < (isLarge ? 3 : 4.5)) {
+        problems.push(
+          `${ratio.toFixed(2)}: "${(node.textContent ?? '').trim().slice(0, 30)}" ${style.color} on rgb(${bg.slice(0, 3).join(',')})`,
+        )
+      }
+    }
+    return problems
+  })
+}

@@ -278,6 +278,7 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
         class: `alert-card sev-${alert.severity} status-${alert.status}${isRescue ? ' is-rescue' : ''}${alert.escalated ? ' is-escalated' : ''}`,
         'data-alert-id': alert.id,
         'data-alert-type': alert.type,
+        'data-device-id': alert.deviceId,
         'data-status': alert.status,
       },
       h(

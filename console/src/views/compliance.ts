@@ -232,15 +232,20 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
         h(
           'li',
           null,
-          `${t('maintenanceFigure')}: `,
+          `${t('maintenanceFigure')}${t('colon')}`,
           h('strong', null, formatPercent(m.rate)),
           m.rate === null ? null : ` (${m.numerator} / ${m.denominator})`,
         ),
-        h('li', null, `${t('escalationsFigure')}: `, h('strong', null, String(overall.escalations))),
+        h(
+          'li',
+          null,
+          `${t('escalationsFigure')}${t('colon')}`,
+          h('strong', null, String(overall.escalations)),
+        ),
         h(
           'li',
           { class: overall.fatalAccidents.count > 0 ? 'bad' : '' },
-          `${t('fatalFigure')}: `,
+          `${t('fatalFigure')}${t('colon')}`,
           h('strong', null, String(overall.fatalAccidents.count)),
         ),
       ),
@@ -392,7 +397,7 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
           h(
             'p',
             { class: 'muted period-shown', 'data-from': report.period.from, 'data-to': report.period.to },
-            `${t('period')}: ${report.period.from} – ${report.period.to} · `,
+            `${t('period')}${t('colon')}${report.period.from} – ${report.period.to} · `,
             t('generatedAt', { time: formatDateTime(report.generatedAt) }),
           ),
           h(
