@@ -24,6 +24,7 @@ Connection
   --data-dir <dir>           registry and credentials (default $DATA_DIR or ./data)
   --credentials <file>       use this credentials file instead of provisioning
   --ramp <n>                 new connections per second (default 100)
+  --max-connecting <n>       devices waiting for their first CONNACK at most (default 64)
   --source-addresses <list>  spread connections over these local addresses (127.0.0.2,127.0.0.3)
 
 Behaviour (rates are per device per hour)
@@ -44,6 +45,7 @@ Behaviour (rates are per device per hour)
 
 Output
   --json                     print the final summary as JSON on stdout
+  --per-device               with --json: acknowledged messages of every device, by id
   --log-level <level>        pino level on stderr (default warn)
   -h, --help                 this text
 `
@@ -107,6 +109,7 @@ export const CliArgsSchema = z.object({
   dataDir: z.string().min(1),
   credentials: z.string().min(1).optional(),
   ramp: z.coerce.number().positive().max(100_000).default(100),
+  maxConnecting: z.coerce.number(notANumber).int().min(1).max(100_000).default(64),
   sourceAddresses: z
     .string()
     .transform((s) =>
@@ -132,6 +135,7 @@ export const CliArgsSchema = z.object({
   cheatShare: z.coerce.number().min(0).max(1).optional(),
   offlineRate: rate.optional(),
   json: z.boolean().default(false),
+  perDevice: z.boolean().default(false),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('warn'),
   help: z.boolean().default(false),
 })
@@ -147,6 +151,7 @@ const OPTIONS = {
   'data-dir': { type: 'string' },
   credentials: { type: 'string' },
   ramp: { type: 'string' },
+  'max-connecting': { type: 'string' },
   'source-addresses': { type: 'string' },
   'status-period': { type: 'string' },
   'scale-status-period': { type: 'string' },
@@ -163,6 +168,7 @@ const OPTIONS = {
   'cheat-share': { type: 'string' },
   'offline-rate': { type: 'string' },
   json: { type: 'boolean' },
+  'per-device': { type: 'boolean' },
   'log-level': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const

@@ -147,6 +147,7 @@ async function main(): Promise<number> {
       url: args.url,
       seed: args.seed,
       rampPerSecond: args.ramp,
+      maxConnecting: args.maxConnecting,
       sourceAddresses: args.sourceAddresses,
       elevator: elevatorOptions(args),
       scale: scaleOptions(args),
@@ -200,7 +201,19 @@ async function main(): Promise<number> {
   const stats = fleet.stats()
   if (args.json) {
     process.stdout.write(
-      `${JSON.stringify({ seed: args.seed, url: args.url, durationMs: stats.elapsedMs, ...stats }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          seed: args.seed,
+          url: args.url,
+          durationMs: stats.elapsedMs,
+          ...stats,
+          ...(args.perDevice
+            ? { acknowledgedByDevice: Object.fromEntries(fleet.acknowledgedByDevice()) }
+            : {}),
+        },
+        null,
+        2,
+      )}\n`,
     )
   } else process.stdout.write(`${summaryText(stats, args)}\n`)
   return 0

@@ -142,7 +142,8 @@ describe('fleet', () => {
     const { specs, broker } = await setup({ elevators: 2, scales: 1 })
     const [first, ...rest] = specs
     if (!first) throw new Error('no device')
-    const fleet = fleetFor(broker.port, [{ ...first, secret: 'wrong-secret' }, ...rest])
+    // One connection attempt at a time: the refused device must free its slot for the others.
+    const fleet = fleetFor(broker.port, [{ ...first, secret: 'wrong-secret' }, ...rest], { maxConnecting: 1 })
     await fleet.start()
     await until(() => fleet.stats().connectRefused > 0 && fleet.stats().everConnected === 2, 20_000)
     await fleet.stop()

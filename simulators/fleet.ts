@@ -38,6 +38,11 @@ export type FleetConfig = {
   seed: number | string
   /** New connections per second during the start-up ramp. */
   rampPerSecond: number
+  /**
+   * At most this many devices waiting for their first CONNACK: the ramp slows to what the broker
+   * verifies (a first login costs the registry a scrypt) instead of piling up connect timeouts.
+   */
+  maxConnecting: number
   /** How often the simulators are advanced and their messages published. */
   tickMs: number
   keepaliveS: number
@@ -64,6 +69,7 @@ export const DEFAULT_FLEET_CONFIG: FleetConfig = {
   seed: 1,
   // The registry verifies a first login with scrypt (~9 ms on one core): 100/s keeps the broker responsive.
   rampPerSecond: 100,
+  maxConnecting: 64,
   tickMs: 250,
   keepaliveS: 60,
   connectTimeoutMs: 30_000,
@@ -195,6 +201,8 @@ type Runtime = {
   stats: DeviceStats
   failedAttempts: number
   offlineCut: boolean
+  /** Its first connection attempt ended (connected or not): it no longer holds a ramp slot. */
+  firstAttemptSettled: boolean
 }
 
 /** A connection refused by CONNACK carries its MQTT return code (1-5) as a numeric `code`. */
@@ -243,6 +251,7 @@ export function createFleet(deps: FleetDeps): Fleet {
       },
       failedAttempts: 0,
       offlineCut: false,
+      firstAttemptSettled: false,
     }
   })
   const byId = new Map(runtimes.map((rt) => [rt.spec.id, rt]))
@@ -250,6 +259,7 @@ export function createFleet(deps: FleetDeps): Fleet {
   const progressListeners = new Set<(stats: FleetStats) => void>()
   const connectWaiters = new Set<() => void>()
   let everConnectedCount = 0
+  let connecting = 0
   let startedAt = 0
   let running = false
   let stopping: Promise<void> | null = null
@@ -356,12 +366,20 @@ export function createFleet(deps: FleetDeps): Fleet {
     }
   }
 
+  function settleFirstAttempt(rt: Runtime): void {
+    if (rt.firstAttemptSettled) return
+    rt.firstAttemptSettled = true
+    connecting--
+  }
+
   function startDevice(rt: Runtime): void {
     rt.sim = createSim(rt, now())
     rt.stats.started = true
+    connecting++
     const client = openClient(rt)
     rt.client = client
     client.on('connect', () => {
+      settleFirstAttempt(rt)
       const { stats } = rt
       if (stats.everConnected) stats.reconnects++
       else {
@@ -379,6 +397,7 @@ export function createFleet(deps: FleetDeps): Fleet {
       client.options.reconnectPeriod = backoffMs(rt)
     })
     client.on('close', () => {
+      settleFirstAttempt(rt)
       rt.stats.connected = false
     })
     client.on('reconnect', () => {
@@ -530,11 +549,13 @@ export function createFleet(deps: FleetDeps): Fleet {
       const rampStepMs = 100
       const rampStep = () => {
         credit += (config.rampPerSecond * rampStepMs) / 1000
-        while (credit >= 1 && nextIndex < runtimes.length) {
+        while (credit >= 1 && nextIndex < runtimes.length && connecting < config.maxConnecting) {
           const rt = runtimes[nextIndex++]
           credit--
           if (rt) startDevice(rt)
         }
+        // Credit does not pile up while the broker is slow: no burst when it catches up.
+        credit = Math.min(credit, 1)
         if (nextIndex >= runtimes.length && rampTimer) {
           clearInterval(rampTimer)
           rampTimer = null
