@@ -1,11 +1,11 @@
 /**
- * Runs a real InfluxDB 1.x (`influxd` from Debian's `influxdb` package) for tests and benchmarks:
- * loopback only, data in a folder of the caller's, stopped by its PID.
+ * Runs a real InfluxDB 1.x (`influxd` from Debian's `influxdb` package) for the demo, tests and
+ * benchmarks: loopback only, data in a folder of the caller's, stopped by its PID.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { accessSync, constants, mkdirSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { delimiter, join } from 'node:path'
 
 export type Influxd = {
   url: string
@@ -180,4 +180,39 @@ export async function createTestDatabase(
   const name = `${prefix}_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`
   await influxQuery(url, `CREATE DATABASE "${name}"`, undefined, auth)
   return name
+}
+
+/** The `influxd` binary on PATH (or in /usr/bin), or null when InfluxDB is not installed. */
+export function findInfluxd(path = process.env.PATH ?? ''): string | null {
+  for (const dir of [...path.split(delimiter), '/usr/bin', '/usr/local/bin']) {
+    if (!dir) continue
+    const candidate = join(dir, 'influxd')
+    try {
+      accessSync(candidate, constants.X_OK)
+      return candidate
+    } catch {
+      // not here
+    }
+  }
+  return null
+}
+
+export type LocalInfluxd = Influxd
+
+/** For the demo: `preferredPort` when free (8086, InfluxDB's own), else any free port. */
+export async function startLocalInfluxd(options: {
+  dir: string
+  binary: string
+  preferredPort: number
+}): Promise<LocalInfluxd> {
+  const port = (await isPortFree(options.preferredPort)) ? options.preferredPort : await freePort()
+  return startInfluxd({ dir: options.dir, binary: options.binary, port })
+}
+
+function isPortFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer()
+    server.once('error', () => resolve(false))
+    server.listen(port, host, () => server.close(() => resolve(true)))
+  })
 }

@@ -101,6 +101,12 @@ export function createPlatform(deps: PlatformDeps): Platform {
       const engine = createAlertEngine({ config, logger, registry, metrics, clock: deps.clock })
       const ingest = createIngest({ config, logger, registry, metrics, onReading: (r) => engine.handle(r) })
       let broker: Broker | null = null
+      // Escalations of deadlines missed while the platform was down come out of engine.start(),
+      // before the broker listens: their MQTT copies wait for it.
+      let brokerStarted: () => void = () => undefined
+      const brokerReady = new Promise<void>((resolve) => {
+        brokerStarted = resolve
+      })
       const notifier = createNotifier({
         config,
         logger,
@@ -108,7 +114,7 @@ export function createPlatform(deps: PlatformDeps): Platform {
         registry,
         metrics,
         // Alert changes for machine consumers, published as the platform itself (no loopback client).
-        publish: (topic, payload) => (broker ? broker.publish(topic, payload, 1) : Promise.resolve()),
+        publish: (topic, payload) => brokerReady.then(() => broker?.publish(topic, payload, 1)),
       })
       broker = createBroker({ config, logger, registry, metrics, onDeviceMessage: (m) => ingest.accept(m) })
       const app = buildApp({
@@ -147,14 +153,16 @@ export function createPlatform(deps: PlatformDeps): Platform {
       // Started parts, so that a failure half-way (a port in use) stops what already runs.
       const started: Array<() => Promise<void> | void> = [unsubscribe]
       try {
-        await engine.start()
-        started.push(() => engine.stop())
+        // Listeners subscribe before the engine starts, so they see escalations it raises on start.
         notifier.start()
         started.push(() => notifier.stop())
+        await engine.start()
+        started.push(() => engine.stop())
         await ingest.start()
         started.push(() => ingest.stop())
         await broker.start()
         started.push(() => broker?.stop())
+        brokerStarted()
         await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST })
       } catch (err) {
         for (const stopPart of started.reverse()) await stopPart()
@@ -176,9 +184,9 @@ export function createPlatform(deps: PlatformDeps): Platform {
     await p.app.close()
     await p.broker.stop()
     await p.ingest.stop()
+    await p.engine.stop()
     p.unsubscribe()
     await p.notifier.stop()
-    await p.engine.stop()
     p.registry.close()
     parts = null
     log.info('platform stopped')
