@@ -264,9 +264,17 @@ describe('duty console in Chromium', () => {
   })
 
   it('compliance: the plan’s figures against their targets, for a selectable period', async () => {
+    const trapped = await trap('el-a1')
     const page = await open(platform.tokens.duty)
     await page.click('a[href="#/compliance"]')
     await page.waitForSelector('.charts')
+    // A trapped passenger stays in sight on every page.
+    await page.waitForSelector('.rescue-strip-link')
+    const rescues = await platform.apiGet<AlertPage>('duty', '/api/alerts?status=active&type=trapped')
+    expect(rescues.items.map((a) => `#/alerts/${a.id}`)).toContain(
+      await page.getAttribute('.rescue-strip-link', 'href'),
+    )
+    expect(rescues.items.map((a) => a.id)).toContain(trapped.id)
     const today = shanghaiDate(Date.now())
     expect(await page.getAttribute('.period-shown', 'data-from')).toBe(`${today.slice(0, 7)}-01`)
     const row = (chart: string, key: string) => page.locator(`[data-chart="${chart}"] [data-row="${key}"]`)

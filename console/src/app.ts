@@ -9,7 +9,7 @@ import { ApiError, createApi } from './api.ts'
 import { datum, h, swap } from './dom.ts'
 import { createTranslator, isLang, LANGUAGE_NAMES, type Lang, ROLE_KEYS, type Translator } from './i18n.ts'
 import { refreshLiveTimes } from './live-times.ts'
-import { hashForPath, parseRoute, type Route } from './logic.ts'
+import { alertHash, compareAlerts, hashForPath, parseRoute, type Route } from './logic.ts'
 import { createAlarm } from './sound.ts'
 import { type AlertStream, createAlertStream, type StreamState } from './stream.ts'
 import { ACTION_KEYS, type Ctx, type View } from './ui.ts'
@@ -46,6 +46,8 @@ export function startConsole(root: HTMLElement): void {
   let loginMessage: string | null = null
   /** Unacknowledged critical alerts seen on the stream: the alarm repeats while any is open. */
   const ringing = new Map<string, Alert>()
+  /** Trapped passengers not yet released, shown on every page (the board has its own banner). */
+  const rescues = new Map<string, Alert>()
   let repeatTimer: number | undefined
 
   // Shell elements, built once; their text is refreshed on language change.
@@ -61,7 +63,8 @@ export function startConsole(root: HTMLElement): void {
   })
   const skip = h('a', { class: 'skip-link', href: '#main' })
   const dialog = h('dialog', { class: 'note-dialog' })
-  root.replaceChildren(skip, header, main, footer, toasts, announcer, dialog)
+  const strip = h('div', { class: 'rescue-strip', hidden: true })
+  root.replaceChildren(skip, header, strip, main, footer, toasts, announcer, dialog)
   skip.addEventListener('click', (event) => {
     event.preventDefault()
     main.focus()
@@ -80,8 +83,57 @@ export function startConsole(root: HTMLElement): void {
   }
 
   function updateTitle(): void {
-    const trapped = [...ringing.values()].filter((a) => a.type === 'trapped').length
+    const trapped = rescues.size
     document.title = trapped > 0 ? `(${trapped}) ⚠ ${i18n.t('appShort')}` : i18n.t('appName')
+  }
+
+  function renderStrip(): void {
+    const route = parseRoute(location.hash)
+    const others = [...rescues.values()].filter((a) => !(route.name === 'alert' && route.id === a.id))
+    const first = others.sort(compareAlerts)[0]
+    if (!session || route.name === 'board' || !first) {
+      strip.hidden = true
+      strip.replaceChildren()
+      return
+    }
+    strip.hidden = false
+    swap(
+      strip,
+      h(
+        'a',
+        { class: 'rescue-strip-link', href: alertHash(first.id), 'data-key': 'strip' },
+        h('span', { 'aria-hidden': 'true' }, '⚠ '),
+        h(
+          'strong',
+          null,
+          others.length === 1 ? i18n.t('trappedBannerOne') : i18n.t('trappedBanner', { n: others.length }),
+        ),
+        ' · ',
+        datum(first.deviceId),
+        ' · ',
+        i18n.t('openDetails'),
+      ),
+    )
+  }
+
+  /** Refetches the alarms' state: after sign-in and whenever the stream (re)connects. */
+  async function syncAlarms(): Promise<void> {
+    if (!ctx) return
+    const { api } = ctx
+    try {
+      const [trapped, critical] = await Promise.all([
+        api.alerts({ status: 'active', type: 'trapped', limit: 100 }),
+        api.alerts({ status: 'open', severity: 'critical', limit: 100 }),
+      ])
+      rescues.clear()
+      for (const a of trapped.items) rescues.set(a.id, a)
+      ringing.clear()
+      for (const a of critical.items) ringing.set(a.id, a)
+      updateTitle()
+      renderStrip()
+    } catch {
+      // the view shows connection problems; the next sync retries
+    }
   }
 
   function setLang(next: Lang): void {
@@ -91,6 +143,7 @@ export function startConsole(root: HTMLElement): void {
     if (ctx) ctx.i18n = i18n
     applyLang()
     renderHeader()
+    renderStrip()
     renderView()
   }
 
@@ -280,6 +333,8 @@ export function startConsole(root: HTMLElement): void {
     ctx = null
     session = null
     ringing.clear()
+    rescues.clear()
+    renderStrip()
     window.clearInterval(repeatTimer)
     repeatTimer = undefined
     sessionStorage.removeItem(TOKEN_KEY)
@@ -304,7 +359,10 @@ export function startConsole(root: HTMLElement): void {
     } else {
       ringing.delete(alert.id)
     }
+    if (alert.type === 'trapped' && alert.status !== 'resolved') rescues.set(alert.id, alert)
+    else rescues.delete(alert.id)
     updateTitle()
+    renderStrip()
     view?.onAlert?.(event)
   }
 
@@ -340,7 +398,10 @@ export function startConsole(root: HTMLElement): void {
     stream = createAlertStream({
       authorization: api.authorization,
       onEvent: onAlertEvent,
-      onSync: () => view?.onSync?.(),
+      onSync: () => {
+        void syncAlarms()
+        view?.onSync?.()
+      },
       onState: (state) => {
         streamState = state
         renderHeader()
@@ -375,6 +436,7 @@ export function startConsole(root: HTMLElement): void {
     view = createView(ctx, parseRoute(location.hash))
     view.onSync?.()
     renderHeader()
+    renderStrip()
     renderView()
     window.scrollTo(0, 0)
   }
