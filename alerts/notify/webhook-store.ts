@@ -4,6 +4,7 @@
  * shows a duty room why its robot stayed silent.
  */
 import { randomUUID } from 'node:crypto'
+import { chmodSync } from 'node:fs'
 import { z } from 'zod'
 import {
   ALERT_SEVERITIES,
@@ -214,6 +215,8 @@ export type WebhookStore = ReturnType<typeof openWebhookStore>
 /** Opens (and migrates) the store; the returned object owns one connection: `close()` it. */
 export function openWebhookStore(file: string, now: () => number = Date.now) {
   const db: SqliteDatabase = openSqlite(file, MIGRATIONS)
+  // Webhook secrets are kept to sign each attempt (and robot URLs carry their keys): owner only.
+  if (file !== ':memory:') chmodSync(file, 0o600)
 
   const stmt = {
     insertDelivery: db.prepare(
