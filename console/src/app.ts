@@ -376,7 +376,7 @@ export function startConsole(root: HTMLElement): void {
       sites: s.sites,
       tenants: s.tenants,
       streamState: () => streamState,
-      rerender: () => renderView(),
+      rerender: scheduleRender,
       navigate: (hash) => {
         if (location.hash === hash) renderRoute()
         else location.hash = hash
@@ -439,6 +439,17 @@ export function startConsole(root: HTMLElement): void {
     renderStrip()
     renderView()
     window.scrollTo(0, 0)
+  }
+
+  let isRenderPending = false
+  /** Coalesces the re-renders asked for within one frame (a burst of live changes renders once). */
+  function scheduleRender(): void {
+    if (isRenderPending) return
+    isRenderPending = true
+    requestAnimationFrame(() => {
+      isRenderPending = false
+      renderView()
+    })
   }
 
   function renderView(): void {

@@ -101,9 +101,13 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
     }
   }
 
+  /** At most one refetch of the counts per 300 ms, however fast changes arrive (a throttle, not a debounce). */
   function scheduleCounts(): void {
-    window.clearTimeout(countsTimer)
-    countsTimer = window.setTimeout(() => void loadCounts(), 300)
+    if (countsTimer !== undefined) return
+    countsTimer = window.setTimeout(() => {
+      countsTimer = undefined
+      void loadCounts()
+    }, 300)
   }
 
   function setParam(name: string, value: string): void {
