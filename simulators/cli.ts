@@ -137,6 +137,24 @@ async function main(): Promise<number> {
   }
   const logger = createLogger({ level: args.logLevel, name: 'simulate', destination: pino.destination(2) })
 
+  // Installed before provisioning: an interrupt then lets provisioning finish (the credentials file
+  // stays whole) and skips the run.
+  let stopRequested: () => void = () => {}
+  const stopped = new Promise<void>((resolve) => {
+    stopRequested = resolve
+  })
+  let signals = 0
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++
+    if (signals > 1) {
+      process.stderr.write(`\nsimulate: ${signal} again, exiting without waiting\n`)
+      process.exit(130)
+    }
+    stopRequested()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+
   const devices = await loadDevices(args, logger)
   if (devices.length === 0) {
     process.stderr.write('simulate: no devices to run\n')
@@ -175,24 +193,9 @@ async function main(): Promise<number> {
     process.stderr.write(isTty ? `\r\x1b[2K${line}` : `${line}\n`)
   })
 
-  let stopRequested: () => void = () => {}
-  const stopped = new Promise<void>((resolve) => {
-    stopRequested = resolve
-  })
-  let signals = 0
-  const onSignal = (signal: NodeJS.Signals) => {
-    signals++
-    if (signals > 1) {
-      process.stderr.write(`\nsimulate: ${signal} again, exiting without waiting\n`)
-      process.exit(130)
-    }
-    stopRequested()
-  }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
   const timer = args.duration === undefined ? null : setTimeout(stopRequested, args.duration)
 
-  await fleet.start()
+  if (signals === 0) await fleet.start()
   await stopped
   if (timer) clearTimeout(timer)
   if (isTty) process.stderr.write('\r\x1b[2Kstopping: waiting for acknowledgements...')

@@ -102,8 +102,8 @@ export type ElevatorSimOptions = {
 }
 
 /**
- * Defaults sized for a demo: with 200 elevators, a trapped passenger every ~6 minutes, a fault about
- * every minute, a maintenance session every ~6 minutes fleet-wide; not a storm.
+ * Defaults sized for a demo: with 200 elevators, fleet-wide, a trapped passenger about every 10
+ * minutes, a fault every 2, a maintenance session every 6; not a storm.
  */
 export const DEFAULT_ELEVATOR_OPTIONS: ElevatorSimOptions = {
   statusPeriodS: 5,
@@ -111,11 +111,11 @@ export const DEFAULT_ELEVATOR_OPTIONS: ElevatorSimOptions = {
   floorHeightM: 3.2,
   accelerationMps2: 0.8,
   callsPerHourPeak: 24,
-  faultsPerHour: 0.3,
-  alarmsPerHour: 0.2,
-  modeChangesPerHour: 0.05,
+  faultsPerHour: 0.15,
+  alarmsPerHour: 0.1,
+  modeChangesPerHour: 0.03,
   maintenancePerHour: 0.05,
-  trappedPerHour: 0.05,
+  trappedPerHour: 0.03,
   offlinePerHour: 0.01,
   trappedEventShare: 0.7,
   trappedLevelledShare: 0.4,

@@ -167,7 +167,10 @@ describe('fleet', () => {
     expect(fleet.stats().pending).toBeGreaterThan(0)
     const again = await startBroker(registry, broker.port)
     onTestFinished(() => again.stop())
-    await until(() => fleet.stats().pending === 0 && fleet.stats().sent > sentWhileDown, 20_000)
+    await until(() => {
+      const s = fleet.stats()
+      return s.connected === specs.length && s.pending === 0 && s.sent > sentWhileDown
+    }, 20_000)
     await fleet.stop()
 
     const stats = fleet.stats()
@@ -217,5 +220,20 @@ describe('fleet', () => {
       5000,
     )
     expect(fleet.device(id)?.stats().reconnects).toBe(1)
+  })
+
+  it('spreads connections over the given source addresses', async () => {
+    const { specs, broker } = await setup({ elevators: 2, scales: 2 })
+    const addresses = new Map<string, string>()
+    broker.broker.aedes.on('client', (client) => {
+      const remote = 'remoteAddress' in client.conn ? String(client.conn.remoteAddress) : ''
+      addresses.set(client.id, remote.replace(/^::ffff:/, ''))
+    })
+    const fleet = fleetFor(broker.port, specs, { sourceAddresses: ['127.0.0.2', '127.0.0.3'] })
+    await fleet.start()
+    expect(await fleet.waitConnected(20_000)).toBe(true)
+    await fleet.stop()
+    expect(new Set(addresses.values())).toEqual(new Set(['127.0.0.2', '127.0.0.3']))
+    expect(fleet.stats().acknowledged).toBe(fleet.stats().sent)
   })
 })

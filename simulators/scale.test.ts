@@ -156,8 +156,17 @@ describe('scale simulator', () => {
     for (let i = 1; i < offsets.length; i++) {
       expect(Math.abs((offsets[i] ?? 0) - (offsets[i - 1] ?? 0))).toBeLessThan(0.3)
     }
+    // Mean-reverting: the offset rarely strays past +-0.5 e.
+    expect(offsets.filter((z) => Math.abs(z) > 0.5).length / offsets.length).toBeLessThan(0.1)
     s.inject({ type: 'zero_drift', offsetE: 0.8 })
     expect(statuses(s.drain()).at(-1)?.zeroOffsetE).toBe(0.8)
+    // A failing load cell stays off: two hours later the zero still sits near 0.8 e.
+    const later = statuses(run(s, 2 * HOUR, 60_000)).slice(-30)
+    const mean = later.reduce((sum, x) => sum + x.zeroOffsetE, 0) / later.length
+    expect(mean).toBeGreaterThan(0.55)
+    s.inject({ type: 'reseal' })
+    const repaired = statuses(run(s, 3 * HOUR, 60_000)).slice(-30)
+    expect(Math.abs(repaired.reduce((sum, x) => sum + x.zeroOffsetE, 0) / repaired.length)).toBeLessThan(0.4)
   })
 
   it('is reproducible from its seed, goes offline and powers on again', () => {

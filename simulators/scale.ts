@@ -32,9 +32,10 @@ export type ScaleInjection =
   | { type: 'tamper'; kind: ScaleTamperKind }
   /** Weighings read `factor` times the true weight (a hidden receiver adds 10-20%); off with enabled false. */
   | { type: 'cheat'; factor?: number; enabled?: boolean }
+  /** A failing load cell: the zero sits at `offsetE` and creeps back there after each zero operation. */
   | { type: 'zero_drift'; offsetE: number }
   | { type: 'self_check_failed'; reason?: string }
-  /** A verification officer re-seals the scale: seal intact, cheat removed, lock lifted. */
+  /** Repaired and re-verified: seal intact, cheat removed, lock lifted, load cell sound again. */
   | { type: 'reseal' }
   | { type: 'offline'; durationMs: number }
 
@@ -49,8 +50,13 @@ export type ScaleSimOptions = {
   selfCheckFailPerHour: number
   offlinePerHour: number
   offlineMs: Range
-  /** Standard deviation of the zero-offset random walk per status period, in e. */
+  /** Standard deviation of the zero-offset random walk per minute, in e. */
   zeroDriftStepE: number
+  /**
+   * Share of the offset the indicator's zero tracking pulls back per minute. With 0.03 e/min this
+   * keeps the offset's spread near 0.12 e, so a scale strays beyond +-0.5 e only now and then.
+   */
+  zeroDriftReversionPerMin: number
   /** Share of scales that start in cheat mode. */
   cheatShare: number
   /** Delay between the steps of a tamper sequence. */
@@ -67,7 +73,8 @@ export const DEFAULT_SCALE_OPTIONS: ScaleSimOptions = {
   selfCheckFailPerHour: 0.005,
   offlinePerHour: 0.005,
   offlineMs: [2 * MINUTE_MS, 10 * MINUTE_MS],
-  zeroDriftStepE: 0.05,
+  zeroDriftStepE: 0.03,
+  zeroDriftReversionPerMin: 0.03,
   cheatShare: 0.02,
   tamperStepMs: [20_000, 90_000],
 }
@@ -163,6 +170,8 @@ export function createScaleSim(args: {
   }))
   let clock = args.startAt
   let zeroOffsetE = rng.normal(0, 0.1)
+  /** Where the zero settles: 0 for a sound load cell. */
+  let zeroBiasE = 0
   let sealIntact = true
   let locked = false
   let paramCounter = rng.int(1, 20)
@@ -283,12 +292,14 @@ export function createScaleSim(args: {
         break
       case 'zero_drift':
         zeroOffsetE = inj.offsetE
+        zeroBiasE = inj.offsetE
         emitStatus(t)
         break
       case 'self_check_failed':
         event(t, 'self_check_failed', { reason: inj.reason ?? rng.pick(['load_cell', 'adc', 'memory']) })
         break
       case 'reseal':
+        zeroBiasE = 0
         sealIntact = true
         locked = false
         cheatFactor = null
@@ -330,7 +341,9 @@ export function createScaleSim(args: {
     wasOffline = offline
     if (t >= nextStatusAt) {
       // Load cells creep with temperature: a slow random walk between zero operations.
-      zeroOffsetE += rng.normal(0, o.zeroDriftStepE)
+      const minutes = statusPeriodMs / MINUTE_MS
+      const pull = Math.min(1, o.zeroDriftReversionPerMin * minutes)
+      zeroOffsetE += pull * (zeroBiasE - zeroOffsetE) + rng.normal(0, o.zeroDriftStepE * Math.sqrt(minutes))
       emitStatus(t)
     } else {
       const s = currentStatus()
