@@ -36,9 +36,9 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
       res.on('data', (chunk: string) => {
         text += chunk
         buffer += chunk
-        for (let at = buffer.indexOf('\n\n'); at >= 0; at = buffer.indexOf('\n\n')) {
-          const block = buffer.slice(0, at)
-          buffer = buffer.slice(at + 2)
+        const blocks = buffer.split('\n\n')
+        buffer = blocks.pop() ?? ''
+        for (const block of blocks) {
           let id: string | null = null
           let event = 'message'
           const data: string[] = []
