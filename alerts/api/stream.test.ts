@@ -1,4 +1,6 @@
+import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { createRegistry } from '../../registry/registry.ts'
 import { openSse, type SseEvent, type SseStream } from './sse-client.ts'
 import { type ApiFixture, type FixtureOptions, startApiFixture } from './testing.ts'
 
@@ -122,6 +124,34 @@ describe('alert stream (SSE)', () => {
     const f = await listening()
     const s = await stream(f.base, f.tokens.viewer)
     await f.app.close()
+    await s.ended
+    expect(f.notifier.sse.clientCount()).toBe(0)
+  })
+
+  it('ends a stream when its token is revoked', async () => {
+    const f = await listening()
+    const { token, record } = f.registry.createApiToken({ name: 'screen', role: 'viewer' })
+    const s = await stream(f.base, token)
+    const other = await stream(f.base, f.tokens.viewer)
+    const res = await f.app.inject({
+      method: 'DELETE',
+      url: `/api/tokens/${record.id}`,
+      headers: f.auth('admin'),
+    })
+    expect(res.statusCode).toBe(204)
+    await s.ended
+    expect(f.notifier.sse.clientCount()).toBe(1)
+    await f.elevatorEvent('el-a1', 'door_open_fault')
+    await other.waitFor(isAlertOn('el-a1'))
+  })
+
+  it('ends a stream whose token another process revoked (the operator CLI)', async () => {
+    const f = await listening()
+    const { token, record } = f.registry.createApiToken({ name: 'screen', role: 'viewer' })
+    const s = await stream(f.base, token)
+    const cli = createRegistry({ file: join(f.dir, 'registry.db') })
+    cli.revokeApiToken(record.id)
+    cli.close()
     await s.ended
     expect(f.notifier.sse.clientCount()).toBe(0)
   })

@@ -10,7 +10,7 @@ import { DomainError } from '../../../domain/errors.ts'
 import { SiteCategorySchema } from '../../../domain/registry-types.ts'
 import { ALERT_ACTIONS, ALERT_TYPES, type AlertFilter, SEVERITY_RANK } from '../../types.ts'
 import type { ApiDeps } from '../app.ts'
-import { actorOf, assertMayAct, canSeeAlert, isTenantScoped, principalOf } from '../auth.ts'
+import { actorOf, assertMayAct, bearerToken, canSeeAlert, isTenantScoped, principalOf } from '../auth.ts'
 import { ErrorBodySchema } from '../errors.ts'
 import {
   AlertSchema,
@@ -46,12 +46,30 @@ const CursorSchema = z
     return z.NEVER
   })
 
+const STREAM_TOKEN_RECHECK_MS = 5000
+
 export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
-  const { engine } = deps
-  // Streams this app opened, ended when the app closes (a stream never ends by itself).
-  const streams = new Set<ServerResponse>()
+  const { engine, registry } = deps
+  // Streams this app opened, with the token each was opened with: a stream never ends by itself, so
+  // it is ended when its token is revoked (here or by another process) and when the app closes.
+  const streams = new Map<ServerResponse, string>()
+  let recheck: NodeJS.Timeout | undefined
+
+  function endRevokedStreams(): void {
+    for (const [res, token] of streams) {
+      if (!registry.authenticateToken(token)) {
+        streams.delete(res)
+        res.end()
+      }
+    }
+  }
+  const unsubscribe = registry.onChange((change) => {
+    if (change.type === 'token_revoked' || change.type === 'external') endRevokedStreams()
+  })
   app.addHook('preClose', (done) => {
-    for (const res of streams) res.end()
+    unsubscribe()
+    clearInterval(recheck)
+    for (const res of streams.keys()) res.end()
     streams.clear()
     done()
   })
@@ -152,13 +170,23 @@ export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       const header = request.headers['last-event-id']
       const lastEventId =
         (typeof header === 'string' ? header : undefined) ?? request.query.lastEventId ?? null
+      const token = bearerToken(request, true)
       reply.hijack()
-      streams.add(reply.raw)
-      reply.raw.on('close', () => streams.delete(reply.raw))
+      const res = reply.raw
+      if (token) streams.set(res, token)
+      // Revocations by another process (the operator CLI) are not announced: look every few seconds.
+      recheck ??= setInterval(endRevokedStreams, STREAM_TOKEN_RECHECK_MS).unref()
+      res.on('close', () => {
+        streams.delete(res)
+        if (streams.size === 0) {
+          clearInterval(recheck)
+          recheck = undefined
+        }
+      })
       const headers: Record<string, string | number | string[]> = {}
       for (const [name, value] of Object.entries(reply.getHeaders()))
         if (value !== undefined) headers[name] = value
-      deps.notifier.sse.attach(reply.raw, {
+      deps.notifier.sse.attach(res, {
         filter: (event) =>
           SEVERITY_RANK[event.alert.severity] >= minRank && canSeeAlert(principal, event.alert),
         lastEventId,
