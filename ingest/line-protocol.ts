@@ -65,9 +65,13 @@ const COMMON_FIELDS: readonly FieldSpec[] = [
 
 // Fields in the order Point would write them (sorted by name), so both serialisations agree.
 const byField = (a: FieldSpec, b: FieldSpec): number => (a.field < b.field ? -1 : a.field > b.field ? 1 : 0)
-const sortedFields = (type: UplinkType): readonly FieldSpec[] =>
-  [...READING_FIELDS[type], ...COMMON_FIELDS].sort(byField)
-const SORTED_FIELDS: Record<UplinkType, readonly FieldSpec[]> = {
+// The escaped `name=` of each field is computed once, not per message.
+type PreparedField = FieldSpec & { assign: string }
+const sortedFields = (type: UplinkType): readonly PreparedField[] =>
+  [...READING_FIELDS[type], ...COMMON_FIELDS]
+    .sort(byField)
+    .map((spec) => ({ ...spec, assign: `${lineEscape.tag(spec.field)}=` }))
+const SORTED_FIELDS: Record<UplinkType, readonly PreparedField[]> = {
   elevator_status: sortedFields('elevator_status'),
   elevator_event: sortedFields('elevator_event'),
   scale_status: sortedFields('scale_status'),
@@ -148,13 +152,13 @@ export function createLineEncoder() {
   return {
     /** One reading as one line. */
     reading(reading: Reading, context: DeviceContext): string {
-      const data: Record<string, unknown> = { ...reading.data, receivedAt: reading.receivedAt }
+      const data: Record<string, unknown> = reading.data
       const code = 'code' in reading.data ? reading.data.code : null
       let fields = ''
       for (const spec of SORTED_FIELDS[reading.type]) {
-        const value = fieldValue(spec.kind, data[spec.key])
+        const value = fieldValue(spec.kind, spec.key === 'receivedAt' ? reading.receivedAt : data[spec.key])
         if (value === null) continue
-        fields += `${fields === '' ? '' : ','}${lineEscape.tag(spec.field)}=${value}`
+        fields = fields === '' ? spec.assign + value : `${fields},${spec.assign}${value}`
       }
       const measurement = UPLINK[reading.type].measurement
       return `${prefix(measurement, context, code)} ${fields} ${readingTimeUs(reading.data.ts, reading.data.seq)}`

@@ -81,7 +81,13 @@ export function ingestConfig(env: Record<string, string | undefined>): IngestCon
   return parseEnv(IngestConfigSchema, { INFLUX_API: '1', INGEST_RETRY_MAX_MS: '2000', ...env })
 }
 
-export type Stack = { broker: Broker; ingest: Ingest; url: string; stop(): Promise<void> }
+export type Stack = {
+  broker: Broker
+  ingest: Ingest
+  metrics: PromRegistry
+  url: string
+  stop(): Promise<void>
+}
 
 /** The real broker on 127.0.0.1:0 with ingest as its in-process sink (the all-in-one deployment). */
 export async function startStack(deps: {
@@ -111,6 +117,7 @@ export async function startStack(deps: {
   return {
     broker,
     ingest,
+    metrics,
     url: `mqtt://127.0.0.1:${broker.port()}`,
     async stop() {
       await broker.stop()
