@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// The root tsconfig (Node libraries) also checks console/: the page code and page.evaluate callbacks need the DOM.
 /**
  * Test support for the console's browser tests: the real platform parts in this process (registry
  * and alerts engine on SQLite files in a temp dir, notifier, the HTTP API serving the built console

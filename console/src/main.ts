@@ -1,3 +1,6 @@
+/// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
+// The root tsconfig (Node libraries) also checks console/: the page code and page.evaluate callbacks need the DOM.
 /** Entry point of the browser bundle. */
 import { startConsole } from './app.ts'
 
