@@ -12,7 +12,8 @@ import { startLoad } from '../bench/lib/load-generator.ts'
 import { createBroker } from '../broker/broker.ts'
 import { BrokerConfigSchema } from '../broker/config.ts'
 import { silentLogger } from '../domain/logger.ts'
-import { createTestDatabase, freePort } from '../test/support/influxd.ts'
+import { createTestDatabase, freePort, influxQuery } from '../test/support/influxd.ts'
+import { deadLetterFile, openDeadLetterStore } from './dead-letters.ts'
 import { countsByDevice, makeFleet, tempDir, waitFor } from './testing.ts'
 
 function startIngestProcess(env: Record<string, string>): { child: ChildProcess; output: () => string } {
@@ -114,9 +115,38 @@ describe('ingest as its own process', () => {
     const counts = await countsByDevice(influxUrl, db)
     for (const device of result.devices) expect(counts.get(device.id) ?? 0, device.id).toBe(device.ackedValid)
 
+    // Alert changes published for machine consumers are stored too; a malformed one is a dead letter.
+    const change = {
+      alertId: 'al-1',
+      transition: 'raised',
+      type: 'trapped',
+      severity: 'critical',
+      status: 'open',
+      deviceId: 'dev-00000',
+      siteId: 'dev-site',
+      tenantId: 'dev-firm',
+      siteCategory: 'market',
+      count: 1,
+      at: Date.now(),
+      actor: 'system',
+    }
+    await broker.publish('alerts/critical/trapped/dev-00000', JSON.stringify(change), 1)
+    await broker.publish('alerts/critical/trapped/dev-00000', JSON.stringify({ ...change, count: 0 }), 1)
+    await waitFor(
+      async () => (await influxQuery(influxUrl, 'SELECT count(alert_id) FROM alert_change', db)).length > 0,
+      20_000,
+      'the alert change in InfluxDB',
+    )
+    expect(await influxQuery(influxUrl, 'SELECT count(alert_id) FROM alert_change', db)).toMatchObject([
+      { values: [[0, 1]] },
+    ])
+
     // SIGTERM flushes and exits cleanly.
     if (second.child.pid !== undefined) process.kill(second.child.pid, 'SIGTERM')
     await exited(second.child)
     expect(second.child.exitCode).toBe(0)
+    const store = openDeadLetterStore(deadLetterFile(data.dir))
+    onTestFinished(() => store.close())
+    expect(store.countByReason()).toEqual({ invalid_alert_change: 1 })
   }, 150_000)
 })

@@ -134,4 +134,101 @@ describe('ingest, all in one process', () => {
     const [tooLarge] = ingest.deadLetters.list({ reason: 'payload_too_large' })
     expect(tooLarge).toMatchObject({ payloadBytes: 5000, isTruncated: false, deviceId: 'dev-00001' })
   })
+
+  it('keeps a line InfluxDB refuses as a dead letter, stores the rest of its batch, and writes its own health', async () => {
+    const { dir, remove } = tempDir('ingest-refused-')
+    onTestFinished(remove)
+    const db = await createTestDatabase(influxUrl, 'ingestrefused')
+    const { registry } = await makeFleet(dir, 2)
+    onTestFinished(() => registry.close())
+    const ts = 1_790_000_000_000
+    // `firmware` already exists as an integer in this shard: InfluxDB refuses a string there.
+    const res = await fetch(`${influxUrl}/write?db=${db}&precision=u`, {
+      method: 'POST',
+      body: `scale_status,device_id=other firmware=1i ${ts * 1000}`,
+    })
+    expect(res.status).toBe(204)
+    const ingest = createIngest({
+      config: ingestConfig({
+        DATA_DIR: dir,
+        INFLUX_URL: influxUrl,
+        INFLUX_DB: db,
+        INGEST_FLUSH_INTERVAL_MS: '50',
+        INGEST_HEALTH_INTERVAL_MS: '100',
+      }),
+      logger: silentLogger(),
+      registry,
+      metrics: new PromRegistry(),
+    })
+    await ingest.start()
+    onTestFinished(() => ingest.stop())
+    const weighing = (seq: number) => ({
+      topic: 'v1/scales/dev-00001/weighings',
+      payload: Buffer.from(
+        JSON.stringify({
+          ts: ts + seq,
+          seq,
+          grossKg: 1,
+          tareKg: 0,
+          netKg: 1,
+          unitPriceCny: 2,
+          amountCny: 2,
+          stable: true,
+        }),
+      ),
+      clientId: 'dev-00001',
+      receivedAt: ts,
+    })
+    const status = {
+      topic: 'v1/scales/dev-00001/status',
+      payload: Buffer.from(
+        JSON.stringify({
+          ts,
+          seq: 100,
+          zeroOffsetE: 0,
+          sealIntact: true,
+          paramCounter: 1,
+          calibrationCounter: 1,
+          firmware: 'v2',
+        }),
+      ),
+      clientId: 'dev-00001',
+      receivedAt: ts,
+    }
+    // One batch: seven weighings with the refused status in the middle.
+    await Promise.all(
+      [1, 2, 3, 4]
+        .map((i) => ingest.accept(weighing(i)))
+        .concat(
+          ingest.accept(status),
+          [5, 6, 7].map((i) => ingest.accept(weighing(i))),
+        ),
+    )
+    expect(await influxQuery(influxUrl, 'SELECT count(seq) FROM scale_weighing', db)).toMatchObject([
+      { values: [[0, 7]] },
+    ])
+    const [refused] = ingest.deadLetters.list({ reason: 'influx_rejected' })
+    expect(refused).toMatchObject({ deviceId: 'dev-00001', topic: 'influx:scale_status' })
+    expect(refused?.payloadText).toContain('firmware="v2"')
+    expect(refused?.message).toMatch(/field type conflict/)
+    expect(ingest.stats()).toMatchObject({
+      written: 7,
+      spooled: 0,
+      deadLettersByReason: { influx_rejected: 1 },
+    })
+
+    await new Promise((r) => setTimeout(r, 400))
+    const health = await influxQuery(
+      influxUrl,
+      'SELECT last(written), last(spool_depth_lines), last(dead_letters) FROM platform_ingest',
+      db,
+    )
+    expect(health[0]?.values[0]?.slice(1)).toEqual([7, 0, 1])
+    const byReason = await influxQuery(
+      influxUrl,
+      'SELECT last(count) FROM platform_dead_letters GROUP BY reason',
+      db,
+    )
+    expect(byReason.map((s) => [s.tags?.reason, s.values[0]?.[1]])).toEqual([['influx_rejected', 1]])
+  })
 })

@@ -76,6 +76,14 @@ type PendingDeadLetter = { entry: DeadLetterInput; resolve: () => void; reject: 
 
 const LOG_EVERY_MS = 60_000
 
+// Ingest's own health points travel with the readings but are not counted as written or spooled.
+const HEALTH_PREFIX = 'platform_'
+function dataLines(lines: readonly string[]): number {
+  let n = 0
+  for (const line of lines) if (!line.startsWith(HEALTH_PREFIX)) n++
+  return n
+}
+
 function newBatch(): Batch {
   let resolve: () => void = () => undefined
   let reject: (err: unknown) => void = () => undefined
@@ -218,8 +226,9 @@ export function createIngest(deps: IngestDeps) {
       const ms = performance.now() - started
       metrics.writeSeconds.observe({ outcome: 'ok' }, ms / 1000)
       metrics.batchSize.observe(lines.length)
-      metrics.written.inc(lines.length)
-      counts.written += lines.length
+      const data = dataLines(lines)
+      metrics.written.inc(data)
+      counts.written += data
       interval.recordWrite(lines.length, ms)
       return { unsent: [], error: null }
     } catch (err) {
@@ -254,8 +263,9 @@ export function createIngest(deps: IngestDeps) {
 
   async function toSpool(lines: readonly string[]): Promise<void> {
     await spool.append(lines)
-    metrics.spooled.inc(lines.length)
-    counts.spooled += lines.length
+    const data = dataLines(lines)
+    metrics.spooled.inc(data)
+    counts.spooled += data
     replayWake.wake?.()
   }
 
