@@ -390,6 +390,23 @@ describe('duty console in Chromium', () => {
     expect(await isSameDocument(page)).toBe(true)
   })
 
+  it('signs out when its token is revoked, asking for a token again', async () => {
+    const { token, record } = platform.registry.createApiToken({ name: '夜班 李', role: 'duty_officer' })
+    const page = await open(token)
+    await page.waitForSelector('[data-live="live"]')
+    const res = await fetch(`${platform.baseUrl}/api/tokens/${record.id}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${platform.tokens.admin}` },
+    })
+    expect(res.status).toBe(204)
+    // The server ends the stream; the reconnect is refused with 401 and the page asks for a token.
+    await page.waitForSelector('#token', { timeout: 30_000 })
+    expect(await page.locator('.login-form [role="alert"]').textContent()).toBe(
+      '登录已失效，请重新输入令牌。',
+    )
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0)
+  })
+
   it('is usable on a phone (390x844): nothing scrolls sideways, the rescue and its next step are reachable', async () => {
     const alert = await trap('el-b2')
     const page = await open(platform.tokens.tenantB, { viewport: PHONE })
