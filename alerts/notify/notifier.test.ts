@@ -41,7 +41,13 @@ describe('notifier', () => {
     const hanging = await blackHole()
     const downPort = await freePort()
     const f = await startApiFixture({
-      env: { WEBHOOK_TIMEOUT_MS: '3000', WEBHOOK_BACKOFF_BASE_MS: '200', WEBHOOK_BACKOFF_MAX_MS: '400' },
+      // retries every 200-400 ms, and never given up within the test (however slow the machine is)
+      env: {
+        WEBHOOK_TIMEOUT_MS: '3000',
+        WEBHOOK_BACKOFF_BASE_MS: '200',
+        WEBHOOK_BACKOFF_MAX_MS: '400',
+        WEBHOOK_MAX_ATTEMPTS: '100000',
+      },
     })
     const base = await f.app.listen({ port: 0, host: '127.0.0.1' })
     const sse = await openSse(`${base}/api/alerts/stream?access_token=${f.tokens.duty}`)

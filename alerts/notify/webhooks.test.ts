@@ -246,7 +246,11 @@ describe('webhook delivery to a real receiver', () => {
 
   it('retries with backoff while the receiver is down, logs every attempt, then delivers', async () => {
     const port = await freePort()
-    const { service } = setup({ WEBHOOK_BACKOFF_BASE_MS: '150', WEBHOOK_BACKOFF_MAX_MS: '1200' })
+    const { service } = setup({
+      WEBHOOK_BACKOFF_BASE_MS: '150',
+      WEBHOOK_BACKOFF_MAX_MS: '1200',
+      WEBHOOK_MAX_ATTEMPTS: '100000',
+    })
     service.start()
     service.createSubscription({ name: 'down', url: `http://127.0.0.1:${port}/hook`, format: 'generic' })
     const change = alertChange()
@@ -318,7 +322,11 @@ describe('webhook delivery to a real receiver', () => {
 
   it('resumes pending deliveries after a restart', async () => {
     const port = await freePort()
-    const { service, make } = setup({ WEBHOOK_BACKOFF_BASE_MS: '100', WEBHOOK_BACKOFF_MAX_MS: '200' })
+    const { service, make } = setup({
+      WEBHOOK_BACKOFF_BASE_MS: '100',
+      WEBHOOK_BACKOFF_MAX_MS: '200',
+      WEBHOOK_MAX_ATTEMPTS: '100000',
+    })
     service.start()
     service.createSubscription({ name: 'later', url: `http://127.0.0.1:${port}/hook` })
     const change = alertChange()
