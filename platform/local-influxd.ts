@@ -88,7 +88,17 @@ export async function startInfluxd(options: {
       stderr = (stderr + chunk.toString()).slice(-4000)
     })
     child = proc
-    exited = new Promise((resolve) => proc.once('exit', () => resolve()))
+    // Our influxd dies with us, however we exit (a SIGKILL aside: nothing runs then).
+    const killOnExit = () => {
+      if (proc.exitCode === null && proc.pid !== undefined) process.kill(proc.pid, 'SIGTERM')
+    }
+    process.once('exit', killOnExit)
+    exited = new Promise((resolve) =>
+      proc.once('exit', () => {
+        process.removeListener('exit', killOnExit)
+        resolve()
+      }),
+    )
     const spawnError = new Promise<never>((_, reject) =>
       proc.once('error', (err) =>
         reject(new Error(`cannot run influxd (apt-get install -y influxdb): ${err.message}`, { cause: err })),

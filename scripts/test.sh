@@ -11,6 +11,8 @@ command -v influxd >/dev/null || missing+=(influxdb)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
 command -v chromium >/dev/null || missing+=(chromium)
+# A CJK font, so the console's screenshots show Chinese rather than boxes.
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
 # Compose's own checker validates docker-compose.yml (no engine needed); without
 # --no-install-recommends it would pull in the Docker engine.
 command -v docker-compose >/dev/null || missing_norec=(docker-compose)
