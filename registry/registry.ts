@@ -314,7 +314,12 @@ export function createRegistry(options: RegistryOptions) {
     kind: DeviceKind,
     input: z.output<typeof ElevatorInputSchema | typeof ScaleInputSchema>,
   ) {
-    const id = input.id ?? shortId(kind === 'elevator' ? 'el' : 'sc')
+    // An elevator is known by its 20-digit registration code; the ledger import names it the same way.
+    const id =
+      input.id ??
+      ('registrationCode' in input
+        ? `el-${input.registrationCode}`
+        : shortId(kind === 'elevator' ? 'el' : 'sc'))
     db.prepare(
       `INSERT INTO devices (id, kind, site_id, tenant_id, name, status_period_s, in_service, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
