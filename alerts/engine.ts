@@ -9,7 +9,6 @@
  */
 import { randomUUID } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
-import { Counter, Gauge } from 'prom-client'
 import type { AlertChange, AlertSeverity } from '../domain/alert-change.ts'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
@@ -27,6 +26,7 @@ import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
+import { createEngineMetrics } from './engine/metrics.ts'
 import {
   ALERT_RULES,
   ELEVATOR_INFO_CODES,
@@ -152,67 +152,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let cronTask: ScheduledTask | null = null
   let unsubscribeRegistry: (() => void) | null = null
 
-  // ---- metrics ----
-  const readingsTotal = new Counter({
-    name: 'alerts_readings_total',
-    help: 'Readings evaluated by the alert rules, by reading type',
-    labelNames: ['type'],
-    registers: [deps.metrics],
-  })
-  const duplicatesTotal = new Counter({
-    name: 'alerts_readings_duplicate_total',
-    help: 'Readings dropped as redeliveries of a (device, channel, seq, ts) already seen',
-    registers: [deps.metrics],
-  })
-  const unknownTotal = new Counter({
-    name: 'alerts_readings_unknown_device_total',
-    help: 'Readings from a device the registry does not know',
-    registers: [deps.metrics],
-  })
-  const errorsTotal = new Counter({
-    name: 'alerts_handle_errors_total',
-    help: 'Readings whose evaluation failed (logged, skipped)',
-    registers: [deps.metrics],
-  })
-  const raisedTotal = new Counter({
-    name: 'alerts_raised_total',
-    help: 'Alerts raised, by type and severity',
-    labelNames: ['type', 'severity'],
-    registers: [deps.metrics],
-  })
-  const resolvedTotal = new Counter({
-    name: 'alerts_resolved_total',
-    help: 'Alerts resolved, by type and by whom (system or operator)',
-    labelNames: ['type', 'by'],
-    registers: [deps.metrics],
-  })
-  const escalationsTotal = new Counter({
-    name: 'alerts_escalations_total',
-    help: 'Rescue escalations, by missed stage',
-    labelNames: ['stage'],
-    registers: [deps.metrics],
-  })
-  const listenerErrorsTotal = new Counter({
-    name: 'alerts_listener_errors_total',
-    help: 'onChange listeners that threw',
-    registers: [deps.metrics],
-  })
-  new Gauge({
-    name: 'alerts_active',
-    help: 'Active (open or acknowledged) alerts, by severity',
-    labelNames: ['severity'],
-    registers: [deps.metrics],
-    collect() {
-      const counts: Record<AlertSeverity, number> = { info: 0, warning: 0, major: 0, critical: 0 }
-      for (const alert of activeById.values()) counts[alert.severity]++
-      for (const [severity, n] of Object.entries(counts)) this.set({ severity }, n)
-    },
-  })
-  const scanSeconds = new Gauge({
-    name: 'alerts_scan_duration_seconds',
-    help: 'Duration of the last scheduled scan',
-    registers: [deps.metrics],
-  })
+  const metrics = createEngineMetrics(deps.metrics, () => activeById.values())
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -300,7 +240,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       try {
         listener({ change, alert })
       } catch (err) {
-        listenerErrorsTotal.inc()
+        metrics.listenerErrors.inc()
         log.error({ err, alertId: alert.id, transition }, 'alert change listener failed')
       }
     }
@@ -469,7 +409,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       if (autoDispatch) addTransition(alert, 'dispatched', SYSTEM, null, at, { to: ctx.device.tenantId })
     })()
     setActive(alert)
-    raisedTotal.inc({ type, severity })
+    metrics.raised.inc({ type, severity })
     log.info({ alertId: alert.id, deviceId: alert.deviceId, type, severity }, 'alert raised')
     if (isRescue) armRescue(alert)
     emit(alert, 'raised', SYSTEM, at)
@@ -496,7 +436,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     })()
     setActive(next)
     cancelRescue(next.id)
-    resolvedTotal.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
+    metrics.resolved.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
     if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
     emit(next, 'resolved', actor, at)
     // Trapped passengers press the alarm button; once they are out, those presses are answered too.
@@ -551,7 +491,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         addTransition(next, 'escalated', SYSTEM, null, at, { stage, deadline, to: 'duty_officers' })
       })()
       setActive(next)
-      escalationsTotal.inc({ stage })
+      metrics.escalations.inc({ stage })
       log.warn({ alertId, deviceId: alert.deviceId, stage, deadline }, 'rescue deadline missed: escalated')
       emit(next, 'escalated', SYSTEM, at)
     } catch (err) {
@@ -628,7 +568,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     try {
       fn()
     } catch (err) {
-      errorsTotal.inc()
+      metrics.errors.inc()
       log.error({ err, deviceId }, 'alert rule failed')
     }
   }
@@ -851,7 +791,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (!isRunning) return
     const ctx = registry.getDeviceContext(reading.deviceId)
     if (!ctx) {
-      unknownTotal.inc()
+      metrics.unknownDevices.inc()
       return
     }
     const state = stateOf(reading.deviceId)
@@ -860,13 +800,13 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (reading.type !== 'scale_weighing') {
       const window = isEvent ? state.eventSeen : state.statusSeen
       if (seenBefore(window, reading.data.seq, reading.data.ts, config.SEQ_WINDOW)) {
-        duplicatesTotal.inc()
+        metrics.duplicates.inc()
         return
       }
       // Events count, so their window survives a restart (a QoS 1 redelivery may follow one).
       if (isEvent) saveRule(state.id, RULE_EVENT_SEEN, { window: state.eventSeen })
     }
-    readingsTotal.inc({ type: reading.type })
+    metrics.readings.inc({ type: reading.type })
     if (state.lastSeenAt === null || at > state.lastSeenAt) state.lastSeenAt = at
     if (active.has(key(state.id, 'offline'))) autoResolve(state.id, 'offline', at, 'device reporting again')
 
@@ -1163,7 +1103,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       }
       if (page.length < SCAN_CHUNK) break
     }
-    scanSeconds.set((performance.now() - started) / 1000)
+    metrics.scanSeconds.set((performance.now() - started) / 1000)
     log.info(
       { today: facts.today, failed, ms: Math.round(performance.now() - started) },
       'scheduled scan done',
@@ -1434,7 +1374,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       try {
         handleReading(reading)
       } catch (err) {
-        errorsTotal.inc()
+        metrics.errors.inc()
         log.error({ err, deviceId: reading.deviceId, type: reading.type }, 'alert rules failed for a reading')
       }
     },
