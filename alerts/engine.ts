@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
-import type { AlertChange, AlertSeverity } from '../domain/alert-change.ts'
+import type { AlertSeverity } from '../domain/alert-change.ts'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
 import type { ElevatorEvent, ElevatorStatus, ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
@@ -26,6 +26,7 @@ import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
+import { createChangeFeed } from './engine/change-feed.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import {
   ALERT_RULES,
@@ -55,7 +56,6 @@ import {
   ALERT_TYPES,
   type Alert,
   type AlertAction,
-  type AlertChangeEvent,
   type AlertEngine,
   type AlertEngineDeps,
   type AlertFilter,
@@ -143,7 +143,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   const active = new Map<string, Alert>()
   const activeById = new Map<string, Alert>()
   const rescueTimers = new Map<string, TimerHandle[]>()
-  const listeners = new Set<(event: AlertChangeEvent) => void>()
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
   let isRunning = false
@@ -153,6 +152,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let unsubscribeRegistry: (() => void) | null = null
 
   const metrics = createEngineMetrics(deps.metrics, () => activeById.values())
+  const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -221,31 +221,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   }
 
   // ---- alert changes ----
-  function emit(alert: Alert, transition: string, actor: string, at: number): void {
-    const change: AlertChange = {
-      alertId: alert.id,
-      transition,
-      type: alert.type,
-      severity: alert.severity,
-      status: alert.status,
-      deviceId: alert.deviceId,
-      siteId: alert.siteId,
-      tenantId: alert.tenantId,
-      siteCategory: alert.siteCategory,
-      count: alert.count,
-      at: Math.max(1, Math.round(at)),
-      actor,
-    }
-    for (const listener of listeners) {
-      try {
-        listener({ change, alert })
-      } catch (err) {
-        metrics.listenerErrors.inc()
-        log.error({ err, alertId: alert.id, transition }, 'alert change listener failed')
-      }
-    }
-  }
-
   function writeAlert(alert: Alert): void {
     const { st } = store()
     st.updateAlert.run({
@@ -1387,12 +1362,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       return (store().st.transitionsOf.all(alertId) as Row[]).map(toTransition)
     },
     act,
-    onChange(listener) {
-      listeners.add(listener)
-      return () => {
-        listeners.delete(listener)
-      }
-    },
+    onChange,
 
     recordMaintenance(input) {
       const device = registry.getDevice(input.deviceId)
