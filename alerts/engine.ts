@@ -26,6 +26,7 @@ import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
+import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import {
@@ -41,15 +42,12 @@ import {
   TRAPPED_BETWEEN_FLOORS_TITLE,
 } from './rules.ts'
 import {
-  ALERT_SELECT,
   openAlertsDb,
   prepareStatements,
   type Row,
   type Statements,
   toAccident,
-  toAlert,
   toMaintenance,
-  toTransition,
 } from './store.ts'
 import {
   type AccidentRecord,
@@ -58,7 +56,6 @@ import {
   type AlertAction,
   type AlertEngine,
   type AlertEngineDeps,
-  type AlertFilter,
   type AlertType,
   type ComplianceReport,
   type DeviceSnapshot,
@@ -66,7 +63,6 @@ import {
   type MaintenanceRecord,
   SEVERITY_RANK,
   type TimerHandle,
-  type Transition,
 } from './types.ts'
 
 const SYSTEM = 'system'
@@ -106,7 +102,7 @@ const RULE_EVENT_SEEN = 'event_seqs'
 const RULE_MAINTENANCE_BASELINE = 'maintenance_baseline'
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-const key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
+const _key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === 'object' && !Array.isArray(v)
@@ -140,8 +136,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   })
 
   const devices = new Map<string, DeviceState>()
-  const active = new Map<string, Alert>()
-  const activeById = new Map<string, Alert>()
   const rescueTimers = new Map<string, TimerHandle[]>()
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
@@ -151,7 +145,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let cronTask: ScheduledTask | null = null
   let unsubscribeRegistry: (() => void) | null = null
 
-  const metrics = createEngineMetrics(deps.metrics, () => activeById.values())
+  const book = createAlertBook({ store })
+  const metrics = createEngineMetrics(deps.metrics, () => book.active())
   const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
 
   function store(): { db: SqliteDatabase; st: Statements } {
@@ -221,75 +216,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   }
 
   // ---- alert changes ----
-  function writeAlert(alert: Alert): void {
-    const { st } = store()
-    st.updateAlert.run({
-      id: alert.id,
-      severity: alert.severity,
-      status: alert.status,
-      count: alert.count,
-      titleZh: alert.title.zh,
-      titleEn: alert.title.en,
-      details: JSON.stringify(alert.details),
-      lastSeenAt: alert.lastSeenAt,
-      acknowledgedAt: alert.acknowledgedAt,
-      acknowledgedBy: alert.acknowledgedBy,
-      resolvedAt: alert.resolvedAt,
-      resolvedBy: alert.resolvedBy,
-      resolutionNote: alert.resolutionNote,
-      escalated: alert.escalated ? 1 : 0,
-    })
-    writeRescue(alert)
-  }
-
-  function writeRescue(alert: Alert): void {
-    const r = alert.rescue
-    if (!r) return
-    store().st.upsertRescue.run({
-      alertId: alert.id,
-      alarmAt: r.alarmAt,
-      dispatchedAt: r.dispatchedAt,
-      dispatchedTo: r.dispatchedTo,
-      acceptedAt: r.acceptedAt,
-      arrivedAt: r.arrivedAt,
-      releasedAt: r.releasedAt,
-      acceptDeadline: r.acceptDeadline,
-      arriveDeadline: r.arriveDeadline,
-      acceptMissed: r.acceptMissed ? 1 : 0,
-      arriveMissed: r.arriveMissed ? 1 : 0,
-    })
-  }
-
-  function addTransition(
-    alert: Alert,
-    transition: string,
-    actor: string,
-    note: string | null,
-    at: number,
-    details: Record<string, unknown> | null = null,
-  ): void {
-    store().st.insertTransition.run(
-      alert.id,
-      transition,
-      actor,
-      note,
-      at,
-      alert.severity,
-      alert.status,
-      details === null ? null : JSON.stringify(details),
-    )
-  }
-
-  function setActive(alert: Alert): void {
-    if (alert.status === 'resolved') {
-      active.delete(key(alert.deviceId, alert.type))
-      activeById.delete(alert.id)
-    } else {
-      active.set(key(alert.deviceId, alert.type), alert)
-      activeById.set(alert.id, alert)
-    }
-  }
-
   type RaiseOptions = {
     severity?: AlertSeverity
     title?: LocalizedText
@@ -299,10 +225,9 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   }
 
   function raise(ctx: DeviceContext, type: AlertType, at: number, options: RaiseOptions): Alert {
-    const { db } = store()
     const rule = ALERT_RULES[type]
     const severity = options.severity ?? rule.severity
-    const existing = active.get(key(ctx.device.id, type))
+    const existing = book.activeOf(ctx.device.id, type)
     if (existing) {
       const isMoreSevere = SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]
       if (!options.isRepeat && !isMoreSevere) return existing
@@ -313,12 +238,20 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         severity: maxSeverity(existing.severity, severity),
         details: { ...existing.details, ...options.details },
       }
-      db.transaction(() => {
-        writeAlert(next)
-        if (isMoreSevere)
-          addTransition(next, 'severity_raised', SYSTEM, null, at, { from: existing.severity })
-      })()
-      setActive(next)
+      book.commit(
+        next,
+        isMoreSevere
+          ? [
+              {
+                transition: 'severity_raised',
+                actor: SYSTEM,
+                note: null,
+                at,
+                details: { from: existing.severity },
+              },
+            ]
+          : [],
+      )
       emit(next, 'repeated', SYSTEM, at)
       return next
     }
@@ -360,30 +293,12 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
           }
         : null,
     }
-    db.transaction(() => {
-      store().st.insertAlert.run({
-        id: alert.id,
-        deviceId: alert.deviceId,
-        deviceKind: alert.deviceKind,
-        siteId: alert.siteId,
-        tenantId: alert.tenantId,
-        siteCategory: alert.siteCategory,
-        type,
-        severity,
-        status: alert.status,
-        count: 1,
-        titleZh: alert.title.zh,
-        titleEn: alert.title.en,
-        details: JSON.stringify(alert.details),
-        openedAt: at,
-        lastSeenAt: at,
-        escalated: 0,
-      })
-      writeRescue(alert)
-      addTransition(alert, 'raised', SYSTEM, null, at, alert.details)
-      if (autoDispatch) addTransition(alert, 'dispatched', SYSTEM, null, at, { to: ctx.device.tenantId })
-    })()
-    setActive(alert)
+    book.insert(alert, [
+      { transition: 'raised', actor: SYSTEM, note: null, at, details: alert.details },
+      ...(autoDispatch
+        ? [{ transition: 'dispatched', actor: SYSTEM, note: null, at, details: { to: ctx.device.tenantId } }]
+        : []),
+    ])
     metrics.raised.inc({ type, severity })
     log.info({ alertId: alert.id, deviceId: alert.deviceId, type, severity }, 'alert raised')
     if (isRescue) armRescue(alert)
@@ -394,7 +309,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   /** Resolves an active alert; for a rescue not yet released, records the release first. */
   function resolve(alert: Alert, actor: string, note: string | null, at: number): Alert {
-    const { db } = store()
     const isReleasing = alert.rescue !== null && alert.rescue.releasedAt === null
     const next: Alert = {
       ...alert,
@@ -404,12 +318,10 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       resolutionNote: note,
       rescue: alert.rescue && isReleasing ? { ...alert.rescue, releasedAt: at } : alert.rescue,
     }
-    db.transaction(() => {
-      writeAlert(next)
-      if (isReleasing) addTransition({ ...next, status: alert.status }, 'released', actor, null, at)
-      addTransition(next, 'resolved', actor, note, at)
-    })()
-    setActive(next)
+    book.commit(next, [
+      ...(isReleasing ? [{ transition: 'released', actor, note: null, at, status: alert.status }] : []),
+      { transition: 'resolved', actor, note, at },
+    ])
     cancelRescue(next.id)
     metrics.resolved.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
     if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
@@ -420,7 +332,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   }
 
   function autoResolve(deviceId: string, type: AlertType, at: number, reason: string): void {
-    const alert = active.get(key(deviceId, type))
+    const alert = book.activeOf(deviceId, type)
     if (alert) resolve(alert, SYSTEM, reason, at)
   }
 
@@ -448,7 +360,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   function escalate(alertId: string, stage: 'accept' | 'arrive'): void {
     try {
-      const alert = activeById.get(alertId)
+      const alert = book.activeById(alertId)
       const r = alert?.rescue
       if (!alert || !r || !isRunning) return
       if (stage === 'accept' && (r.acceptedAt !== null || r.acceptMissed)) return
@@ -461,11 +373,15 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         rescue: stage === 'accept' ? { ...r, acceptMissed: true } : { ...r, arriveMissed: true },
       }
       const deadline = stage === 'accept' ? r.acceptDeadline : r.arriveDeadline
-      store().db.transaction(() => {
-        writeAlert(next)
-        addTransition(next, 'escalated', SYSTEM, null, at, { stage, deadline, to: 'duty_officers' })
-      })()
-      setActive(next)
+      book.commit(next, [
+        {
+          transition: 'escalated',
+          actor: SYSTEM,
+          note: null,
+          at,
+          details: { stage, deadline, to: 'duty_officers' },
+        },
+      ])
       metrics.escalations.inc({ stage })
       log.warn({ alertId, deviceId: alert.deviceId, stage, deadline }, 'rescue deadline missed: escalated')
       emit(next, 'escalated', SYSTEM, at)
@@ -783,7 +699,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     }
     metrics.readings.inc({ type: reading.type })
     if (state.lastSeenAt === null || at > state.lastSeenAt) state.lastSeenAt = at
-    if (active.has(key(state.id, 'offline'))) autoResolve(state.id, 'offline', at, 'device reporting again')
+    if (book.activeOf(state.id, 'offline')) autoResolve(state.id, 'offline', at, 'device reporting again')
 
     const device = ctx.device
     switch (reading.type) {
@@ -847,7 +763,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       flushLastSeen(false)
       const now = clock.now()
       for (const state of devices.values()) {
-        if (state.lastSeenAt === null || active.has(key(state.id, 'offline'))) continue
+        if (state.lastSeenAt === null || book.activeOf(state.id, 'offline')) continue
         // Silence is counted from the later of the last message and the engine's start: a restart
         // must not call every device offline before it had a chance to report.
         const since = Math.max(state.lastSeenAt, startedAt)
@@ -934,7 +850,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       autoResolve(device.id, type, at, reason)
       return
     }
-    if (active.has(key(device.id, type))) return
+    if (book.activeOf(device.id, type)) return
     const ctx = registry.getDeviceContext(device.id)
     if (ctx) raise(ctx, type, at, { isRepeat: false, details })
   }
@@ -1018,7 +934,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const verifiedAt = facts.lastPassedVerification.get(scale.id)
     if (verifiedAt === undefined) return
     for (const type of RESOLVED_BY_VERIFICATION) {
-      const alert = active.get(key(scale.id, type))
+      const alert = book.activeOf(scale.id, type)
       if (alert && alert.openedAt <= verifiedAt) resolve(alert, SYSTEM, 'passed verification', at)
     }
   }
@@ -1086,14 +1002,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   }
 
   // ---- act ----
-  function loadAlert(id: string): Alert | null {
-    const row = store().st.getAlert.get(id) as Row | undefined
-    return row ? toAlert(row) : null
-  }
-
   function act(alertId: string, action: AlertAction, by: { actor: string; note?: string }): Alert {
-    const { db } = store()
-    const alert = activeById.get(alertId) ?? loadAlert(alertId)
+    const alert = book.get(alertId)
     if (!alert) throw new DomainError('NOT_FOUND', `no alert ${alertId}`)
     const actor = by.actor.trim()
     if (actor === '') throw new DomainError('INVALID_INPUT', 'actor is required')
@@ -1106,7 +1016,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
     if (action === 'comment') {
       if (note === null) throw new DomainError('NOTE_REQUIRED', 'a comment needs a note')
-      addTransition(alert, 'commented', actor, note, at)
+      book.record(alert, { transition: 'commented', actor, note, at })
       emit(alert, 'commented', actor, at)
       return alert
     }
@@ -1115,11 +1025,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (action === 'acknowledge') {
       if (alert.status !== 'open') throw invalid('it is not open')
       const next: Alert = { ...alert, status: 'acknowledged', acknowledgedAt: at, acknowledgedBy: actor }
-      db.transaction(() => {
-        writeAlert(next)
-        addTransition(next, 'acknowledged', actor, note, at)
-      })()
-      setActive(next)
+      book.commit(next, [{ transition: 'acknowledged', actor, note, at }])
       emit(next, 'acknowledged', actor, at)
       return next
     }
@@ -1150,55 +1056,15 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       transition = 'arrived'
     }
     const next: Alert = { ...alert, rescue }
-    db.transaction(() => {
-      writeAlert(next)
-      addTransition(next, transition, actor, note, at, action === 'dispatch' ? { to: alert.tenantId } : null)
-    })()
-    setActive(next)
+    book.commit(next, [
+      { transition, actor, note, at, details: action === 'dispatch' ? { to: alert.tenantId } : null },
+    ])
     armRescue(next)
     emit(next, transition, actor, at)
     return next
   }
 
   // ---- queries ----
-  function listAlerts(filter: AlertFilter): { items: Alert[]; total: number } {
-    const { db } = store()
-    const where: string[] = []
-    const args: unknown[] = []
-    if (filter.status === 'active') where.push(`a.status <> 'resolved'`)
-    else if (filter.status) {
-      where.push('a.status = ?')
-      args.push(filter.status)
-    }
-    const eq: Array<[string, unknown]> = [
-      ['a.type', filter.type],
-      ['a.severity', filter.severity],
-      ['a.site_id', filter.siteId],
-      ['a.tenant_id', filter.tenantId],
-      ['a.device_id', filter.deviceId],
-      ['a.site_category', filter.siteCategory],
-    ]
-    for (const [column, value] of eq) {
-      if (value === undefined) continue
-      where.push(`${column} = ?`)
-      args.push(value)
-    }
-    if (filter.from !== undefined) {
-      where.push('a.opened_at >= ?')
-      args.push(filter.from)
-    }
-    if (filter.to !== undefined) {
-      where.push('a.opened_at < ?')
-      args.push(filter.to)
-    }
-    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-    const total = Number((db.prepare(`SELECT count(*) AS n FROM alerts a ${clause}`).get(...args) as Row).n)
-    const rows = db
-      .prepare(`${ALERT_SELECT} ${clause} ORDER BY a.opened_at DESC, a.id LIMIT ? OFFSET ?`)
-      .all(...args, Math.max(0, filter.limit), Math.max(0, filter.offset)) as Row[]
-    return { items: rows.map(toAlert), total }
-  }
-
   function compliance(period: { from: string; to: string }): ComplianceReport {
     const { db } = store()
     const p = parsePeriod(period)
@@ -1280,10 +1146,10 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         state.lastSeenAt = Number(row.last_seen_at)
         state.persistedSeenAt = state.lastSeenAt
       }
-      for (const row of st.activeAlerts.all() as Row[]) setActive(toAlert(row))
+      book.restore()
       isRunning = true
       // Rescue deadlines continue across a restart; one that passed while down escalates at once.
-      for (const alert of activeById.values()) if (alert.rescue) armRescue(alert)
+      for (const alert of book.active()) if (alert.rescue) armRescue(alert)
       // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
       // confirm the condition, so a restart never raises a trapped alert from a stale status.
       for (const state of devices.values()) {
@@ -1312,7 +1178,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         },
         { timezone: TIMEZONE, noOverlap: true, name: 'alerts-scheduled-scans' },
       )
-      log.info({ activeAlerts: activeById.size, devices: devices.size }, 'alerts engine started')
+      log.info({ activeAlerts: book.activeCount(), devices: devices.size }, 'alerts engine started')
       if (config.SCAN_ON_START) await runScheduledScans()
     },
 
@@ -1338,8 +1204,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         db.close()
         db = null
         st = null
-        active.clear()
-        activeById.clear()
+        book.clear()
         devices.clear()
         log.info('alerts engine stopped')
       }
@@ -1354,13 +1219,11 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       }
     },
 
-    listAlerts,
+    listAlerts: book.list,
     getAlert(id) {
-      return activeById.get(id) ?? loadAlert(id)
+      return book.get(id)
     },
-    getTransitions(alertId): Transition[] {
-      return (store().st.transitionsOf.all(alertId) as Row[]).map(toTransition)
-    },
+    getTransitions: book.transitionsOf,
     act,
     onChange,
 
