@@ -29,13 +29,13 @@ import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
+import { createRescueDeadlines, openTimeline, rescueStep } from './engine/rescue.ts'
 import {
   ALERT_RULES,
   ELEVATOR_INFO_CODES,
   isAlertType,
   maxSeverity,
   RESOLVED_BY_VERIFICATION,
-  raiseSeverity,
   SCALE_ALERT_CODES,
   SCALE_TAMPER_CODES,
   TRAPPED_AT_FLOOR_TITLE,
@@ -136,7 +136,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   })
 
   const devices = new Map<string, DeviceState>()
-  const rescueTimers = new Map<string, TimerHandle[]>()
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
   let isRunning = false
@@ -148,6 +147,14 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   const book = createAlertBook({ store })
   const metrics = createEngineMetrics(deps.metrics, () => book.active())
   const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
+  const deadlines = createRescueDeadlines({
+    clock,
+    log,
+    isRunning: () => isRunning,
+    book,
+    emit,
+    escalations: metrics.escalations,
+  })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -255,8 +262,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       emit(next, 'repeated', SYSTEM, at)
       return next
     }
-    const isRescue = type === 'trapped'
-    const autoDispatch = isRescue && config.RESCUE_AUTO_DISPATCH
+    const rescue = type === 'trapped' ? openTimeline(config, ctx.device.tenantId, at) : null
+    const isDispatched = rescue !== null && rescue.dispatchedAt !== null
     const alert: Alert = {
       id: randomUUID(),
       deviceId: ctx.device.id,
@@ -278,32 +285,19 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       resolvedBy: null,
       resolutionNote: null,
       escalated: false,
-      rescue: isRescue
-        ? {
-            alarmAt: at,
-            dispatchedAt: autoDispatch ? at : null,
-            dispatchedTo: autoDispatch ? ctx.device.tenantId : null,
-            acceptedAt: null,
-            arrivedAt: null,
-            releasedAt: null,
-            acceptDeadline: at + config.RESCUE_ACCEPT_LIMIT_S * 1000,
-            arriveDeadline: at + config.RESCUE_ARRIVE_LIMIT_S * 1000,
-            acceptMissed: false,
-            arriveMissed: false,
-          }
-        : null,
+      rescue,
     }
     book.insert(alert, [
       { transition: 'raised', actor: SYSTEM, note: null, at, details: alert.details },
-      ...(autoDispatch
+      ...(isDispatched
         ? [{ transition: 'dispatched', actor: SYSTEM, note: null, at, details: { to: ctx.device.tenantId } }]
         : []),
     ])
     metrics.raised.inc({ type, severity })
     log.info({ alertId: alert.id, deviceId: alert.deviceId, type, severity }, 'alert raised')
-    if (isRescue) armRescue(alert)
+    if (rescue) deadlines.arm(alert)
     emit(alert, 'raised', SYSTEM, at)
-    if (autoDispatch) emit(alert, 'dispatched', SYSTEM, at)
+    if (isDispatched) emit(alert, 'dispatched', SYSTEM, at)
     return alert
   }
 
@@ -322,7 +316,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       ...(isReleasing ? [{ transition: 'released', actor, note: null, at, status: alert.status }] : []),
       { transition: 'resolved', actor, note, at },
     ])
-    cancelRescue(next.id)
+    deadlines.cancel(next.id)
     metrics.resolved.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
     if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
     emit(next, 'resolved', actor, at)
@@ -334,60 +328,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   function autoResolve(deviceId: string, type: AlertType, at: number, reason: string): void {
     const alert = book.activeOf(deviceId, type)
     if (alert) resolve(alert, SYSTEM, reason, at)
-  }
-
-  // ---- rescue deadlines ----
-  function cancelRescue(alertId: string): void {
-    for (const handle of rescueTimers.get(alertId) ?? []) clock.clearTimeout(handle)
-    rescueTimers.delete(alertId)
-  }
-
-  function armRescue(alert: Alert): void {
-    cancelRescue(alert.id)
-    const r = alert.rescue
-    if (!r || alert.status === 'resolved') return
-    const handles: TimerHandle[] = []
-    const now = clock.now()
-    // A deadline that passed while the engine was down fires at once (delay 0).
-    if (r.acceptedAt === null && !r.acceptMissed) {
-      handles.push(clock.setTimeout(() => escalate(alert.id, 'accept'), r.acceptDeadline - now))
-    }
-    if (r.arrivedAt === null && !r.arriveMissed) {
-      handles.push(clock.setTimeout(() => escalate(alert.id, 'arrive'), r.arriveDeadline - now))
-    }
-    if (handles.length > 0) rescueTimers.set(alert.id, handles)
-  }
-
-  function escalate(alertId: string, stage: 'accept' | 'arrive'): void {
-    try {
-      const alert = book.activeById(alertId)
-      const r = alert?.rescue
-      if (!alert || !r || !isRunning) return
-      if (stage === 'accept' && (r.acceptedAt !== null || r.acceptMissed)) return
-      if (stage === 'arrive' && (r.arrivedAt !== null || r.arriveMissed)) return
-      const at = clock.now()
-      const next: Alert = {
-        ...alert,
-        escalated: true,
-        severity: raiseSeverity(alert.severity),
-        rescue: stage === 'accept' ? { ...r, acceptMissed: true } : { ...r, arriveMissed: true },
-      }
-      const deadline = stage === 'accept' ? r.acceptDeadline : r.arriveDeadline
-      book.commit(next, [
-        {
-          transition: 'escalated',
-          actor: SYSTEM,
-          note: null,
-          at,
-          details: { stage, deadline, to: 'duty_officers' },
-        },
-      ])
-      metrics.escalations.inc({ stage })
-      log.warn({ alertId, deviceId: alert.deviceId, stage, deadline }, 'rescue deadline missed: escalated')
-      emit(next, 'escalated', SYSTEM, at)
-    } catch (err) {
-      log.error({ err, alertId, stage }, 'rescue escalation failed')
-    }
   }
 
   // ---- duration conditions (trapped, stopped outside the door zone) ----
@@ -1038,28 +978,14 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const r = alert.rescue
     if (!r) throw invalid('it has no rescue timeline')
     if (action === 'release') return resolve(alert, actor, note, at)
-    let rescue = r
-    let transition: string
-    if (action === 'dispatch') {
-      if (r.dispatchedAt !== null) throw invalid('already dispatched')
-      rescue = { ...r, dispatchedAt: at, dispatchedTo: alert.tenantId }
-      transition = 'dispatched'
-    } else if (action === 'accept') {
-      if (r.dispatchedAt === null) throw invalid('not dispatched yet')
-      if (r.acceptedAt !== null) throw invalid('already accepted')
-      rescue = { ...r, acceptedAt: at }
-      transition = 'accepted'
-    } else {
-      if (r.acceptedAt === null) throw invalid('not accepted yet')
-      if (r.arrivedAt !== null) throw invalid('already arrived')
-      rescue = { ...r, arrivedAt: at }
-      transition = 'arrived'
-    }
+    const step = rescueStep(r, action, alert.tenantId, at)
+    if ('refused' in step) throw invalid(step.refused)
+    const { rescue, transition } = step
     const next: Alert = { ...alert, rescue }
     book.commit(next, [
       { transition, actor, note, at, details: action === 'dispatch' ? { to: alert.tenantId } : null },
     ])
-    armRescue(next)
+    deadlines.arm(next)
     emit(next, transition, actor, at)
     return next
   }
@@ -1149,7 +1075,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       book.restore()
       isRunning = true
       // Rescue deadlines continue across a restart; one that passed while down escalates at once.
-      for (const alert of book.active()) if (alert.rescue) armRescue(alert)
+      deadlines.armActive()
       // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
       // confirm the condition, so a restart never raises a trapped alert from a stale status.
       for (const state of devices.values()) {
@@ -1191,7 +1117,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       unsubscribeRegistry = null
       if (offlineTimer) clock.clearTimeout(offlineTimer)
       offlineTimer = null
-      for (const id of [...rescueTimers.keys()]) cancelRescue(id)
+      deadlines.stop()
       for (const state of devices.values()) {
         if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
         if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
