@@ -1,13 +1,3 @@
-/**
- * The alerts engine: turns readings into alerts (event, status-derived and scheduled rules), runs the
- * alert lifecycle and the trapped-passenger rescue timeline, and computes the compliance figures.
- *
- * Hot path: `handle()` runs for every reading of every device and stays in memory; SQLite is written
- * only when something changes (a condition starts or ends, an alert moves, an event arrives), and
- * last-seen times are written in batches. Duration conditions and rescue deadlines run on timers so a
- * trapped passenger is alerted when the 30 s elapse, not at the next status.
- */
-import { randomUUID } from 'node:crypto'
 import cron, { type ScheduledTask } from 'node-cron'
 import type { AlertSeverity } from '../domain/alert-change.ts'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
@@ -28,13 +18,13 @@ import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
+import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
-import { createRescueDeadlines, openTimeline, rescueStep } from './engine/rescue.ts'
+import { createRescueDeadlines } from './engine/rescue.ts'
 import {
   ALERT_RULES,
   ELEVATOR_INFO_CODES,
   isAlertType,
-  maxSeverity,
   RESOLVED_BY_VERIFICATION,
   SCALE_ALERT_CODES,
   SCALE_TAMPER_CODES,
@@ -52,14 +42,11 @@ import {
 import {
   type AccidentRecord,
   ALERT_TYPES,
-  type Alert,
-  type AlertAction,
   type AlertEngine,
   type AlertEngineDeps,
   type AlertType,
   type ComplianceReport,
   type DeviceSnapshot,
-  type LocalizedText,
   type MaintenanceRecord,
   SEVERITY_RANK,
   type TimerHandle,
@@ -155,6 +142,17 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     emit,
     escalations: metrics.escalations,
   })
+  const lifecycle = createLifecycle({
+    config,
+    clock,
+    log,
+    book,
+    deadlines,
+    emit,
+    raised: metrics.raised,
+    resolved: metrics.resolved,
+  })
+  const { raise, resolve, autoResolve } = lifecycle
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -220,114 +218,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         state.eventSeen = Array.isArray(value.window) ? value.window.filter((v) => typeof v === 'number') : []
         break
     }
-  }
-
-  // ---- alert changes ----
-  type RaiseOptions = {
-    severity?: AlertSeverity
-    title?: LocalizedText
-    details?: Record<string, unknown>
-    /** A repeated occurrence (another event) raises count; a derived condition still true does not. */
-    isRepeat: boolean
-  }
-
-  function raise(ctx: DeviceContext, type: AlertType, at: number, options: RaiseOptions): Alert {
-    const rule = ALERT_RULES[type]
-    const severity = options.severity ?? rule.severity
-    const existing = book.activeOf(ctx.device.id, type)
-    if (existing) {
-      const isMoreSevere = SEVERITY_RANK[severity] > SEVERITY_RANK[existing.severity]
-      if (!options.isRepeat && !isMoreSevere) return existing
-      const next: Alert = {
-        ...existing,
-        count: options.isRepeat ? existing.count + 1 : existing.count,
-        lastSeenAt: Math.max(existing.lastSeenAt, at),
-        severity: maxSeverity(existing.severity, severity),
-        details: { ...existing.details, ...options.details },
-      }
-      book.commit(
-        next,
-        isMoreSevere
-          ? [
-              {
-                transition: 'severity_raised',
-                actor: SYSTEM,
-                note: null,
-                at,
-                details: { from: existing.severity },
-              },
-            ]
-          : [],
-      )
-      emit(next, 'repeated', SYSTEM, at)
-      return next
-    }
-    const rescue = type === 'trapped' ? openTimeline(config, ctx.device.tenantId, at) : null
-    const isDispatched = rescue !== null && rescue.dispatchedAt !== null
-    const alert: Alert = {
-      id: randomUUID(),
-      deviceId: ctx.device.id,
-      deviceKind: ctx.device.kind,
-      siteId: ctx.site.id,
-      tenantId: ctx.device.tenantId,
-      siteCategory: ctx.site.category,
-      type,
-      severity,
-      status: 'open',
-      count: 1,
-      title: options.title ?? rule.title,
-      details: options.details ?? {},
-      openedAt: at,
-      lastSeenAt: at,
-      acknowledgedAt: null,
-      acknowledgedBy: null,
-      resolvedAt: null,
-      resolvedBy: null,
-      resolutionNote: null,
-      escalated: false,
-      rescue,
-    }
-    book.insert(alert, [
-      { transition: 'raised', actor: SYSTEM, note: null, at, details: alert.details },
-      ...(isDispatched
-        ? [{ transition: 'dispatched', actor: SYSTEM, note: null, at, details: { to: ctx.device.tenantId } }]
-        : []),
-    ])
-    metrics.raised.inc({ type, severity })
-    log.info({ alertId: alert.id, deviceId: alert.deviceId, type, severity }, 'alert raised')
-    if (rescue) deadlines.arm(alert)
-    emit(alert, 'raised', SYSTEM, at)
-    if (isDispatched) emit(alert, 'dispatched', SYSTEM, at)
-    return alert
-  }
-
-  /** Resolves an active alert; for a rescue not yet released, records the release first. */
-  function resolve(alert: Alert, actor: string, note: string | null, at: number): Alert {
-    const isReleasing = alert.rescue !== null && alert.rescue.releasedAt === null
-    const next: Alert = {
-      ...alert,
-      status: 'resolved',
-      resolvedAt: at,
-      resolvedBy: actor,
-      resolutionNote: note,
-      rescue: alert.rescue && isReleasing ? { ...alert.rescue, releasedAt: at } : alert.rescue,
-    }
-    book.commit(next, [
-      ...(isReleasing ? [{ transition: 'released', actor, note: null, at, status: alert.status }] : []),
-      { transition: 'resolved', actor, note, at },
-    ])
-    deadlines.cancel(next.id)
-    metrics.resolved.inc({ type: next.type, by: actor === SYSTEM ? 'system' : 'operator' })
-    if (isReleasing) emit({ ...next, status: alert.status }, 'released', actor, at)
-    emit(next, 'resolved', actor, at)
-    // Trapped passengers press the alarm button; once they are out, those presses are answered too.
-    if (next.type === 'trapped') autoResolve(next.deviceId, 'alarm_button', at, 'trapped alert resolved')
-    return next
-  }
-
-  function autoResolve(deviceId: string, type: AlertType, at: number, reason: string): void {
-    const alert = book.activeOf(deviceId, type)
-    if (alert) resolve(alert, SYSTEM, reason, at)
   }
 
   // ---- duration conditions (trapped, stopped outside the door zone) ----
@@ -941,55 +831,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     )
   }
 
-  // ---- act ----
-  function act(alertId: string, action: AlertAction, by: { actor: string; note?: string }): Alert {
-    const alert = book.get(alertId)
-    if (!alert) throw new DomainError('NOT_FOUND', `no alert ${alertId}`)
-    const actor = by.actor.trim()
-    if (actor === '') throw new DomainError('INVALID_INPUT', 'actor is required')
-    const note = by.note?.trim() ? by.note.trim() : null
-    const at = clock.now()
-    const invalid = (why: string) =>
-      new DomainError('INVALID_TRANSITION', `cannot ${action} alert ${alertId}: ${why}`, {
-        details: { status: alert.status, action },
-      })
-
-    if (action === 'comment') {
-      if (note === null) throw new DomainError('NOTE_REQUIRED', 'a comment needs a note')
-      book.record(alert, { transition: 'commented', actor, note, at })
-      emit(alert, 'commented', actor, at)
-      return alert
-    }
-    if (alert.status === 'resolved') throw invalid('it is resolved')
-
-    if (action === 'acknowledge') {
-      if (alert.status !== 'open') throw invalid('it is not open')
-      const next: Alert = { ...alert, status: 'acknowledged', acknowledgedAt: at, acknowledgedBy: actor }
-      book.commit(next, [{ transition: 'acknowledged', actor, note, at }])
-      emit(next, 'acknowledged', actor, at)
-      return next
-    }
-    if (action === 'resolve') {
-      if (note === null) throw new DomainError('NOTE_REQUIRED', 'resolving by hand needs a note')
-      return resolve(alert, actor, note, at)
-    }
-
-    // Rescue timeline: alarm -> dispatched -> accepted -> arrived -> released.
-    const r = alert.rescue
-    if (!r) throw invalid('it has no rescue timeline')
-    if (action === 'release') return resolve(alert, actor, note, at)
-    const step = rescueStep(r, action, alert.tenantId, at)
-    if ('refused' in step) throw invalid(step.refused)
-    const { rescue, transition } = step
-    const next: Alert = { ...alert, rescue }
-    book.commit(next, [
-      { transition, actor, note, at, details: action === 'dispatch' ? { to: alert.tenantId } : null },
-    ])
-    deadlines.arm(next)
-    emit(next, transition, actor, at)
-    return next
-  }
-
   // ---- queries ----
   function compliance(period: { from: string; to: string }): ComplianceReport {
     const { db } = store()
@@ -1150,7 +991,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       return book.get(id)
     },
     getTransitions: book.transitionsOf,
-    act,
+    act: lifecycle.act,
     onChange,
 
     recordMaintenance(input) {
