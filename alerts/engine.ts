@@ -18,9 +18,11 @@ import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
+import { SYSTEM } from './engine/deps.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
+import { createRuleState, isRecord, num, RULE } from './engine/rule-state.ts'
 import {
   ALERT_RULES,
   ELEVATOR_INFO_CODES,
@@ -52,7 +54,6 @@ import {
   type TimerHandle,
 } from './types.ts'
 
-const SYSTEM = 'system'
 /** Devices evaluated between two yields of a scheduled scan. */
 const SCAN_CHUNK = 500
 /** Asia/Shanghai has kept UTC+8 without daylight saving since 1991; cron runs in its local time. */
@@ -79,30 +80,6 @@ type DeviceState = {
   wasOccupied: boolean
   /** Instant conditions already raised in their current episode, with the severity raised. */
   episodes: Map<AlertType, AlertSeverity>
-}
-
-const RULE_TRAPPED = 'trapped'
-const RULE_OUTSIDE = 'outside_door_zone'
-const RULE_COUNTERS = 'scale_counters'
-const RULE_MAINTENANCE = 'maintenance_session'
-const RULE_EVENT_SEEN = 'event_seqs'
-const RULE_MAINTENANCE_BASELINE = 'maintenance_baseline'
-
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null)
-const _key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v)
-}
-
-function parseState(text: unknown): Record<string, unknown> {
-  if (typeof text !== 'string') return {}
-  try {
-    const value: unknown = JSON.parse(text)
-    return isRecord(value) ? value : {}
-  } catch {
-    return {}
-  }
 }
 
 /** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
@@ -132,6 +109,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let unsubscribeRegistry: (() => void) | null = null
 
   const book = createAlertBook({ store })
+  const ruleState = createRuleState({ store, clock })
   const metrics = createEngineMetrics(deps.metrics, () => book.active())
   const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
   const deadlines = createRescueDeadlines({
@@ -185,39 +163,32 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     return state
   }
 
-  function saveRule(deviceId: string, rule: string, state: Record<string, unknown> | null): void {
-    const { st } = store()
-    if (state === null) st.deleteRuleState.run(deviceId, rule)
-    else st.upsertRuleState.run(deviceId, rule, JSON.stringify(state), clock.now())
-  }
-
-  function loadRuleState(row: Row): void {
-    const state = stateOf(String(row.device_id))
-    const value = parseState(row.state)
-    switch (row.rule) {
-      case RULE_TRAPPED:
-        state.trapped = {
+  function restoreRuleState(): void {
+    ruleState.restore({
+      [RULE.trapped]: (deviceId, value) => {
+        stateOf(deviceId).trapped = {
           since: num(value.since),
           firedAt: num(value.firedAt),
           betweenFloors: value.betweenFloors === true,
         }
-        break
-      case RULE_OUTSIDE:
-        state.outside = { since: num(value.since), firedAt: num(value.firedAt) }
-        break
-      case RULE_COUNTERS: {
+      },
+      [RULE.outsideDoorZone]: (deviceId, value) => {
+        stateOf(deviceId).outside = { since: num(value.since), firedAt: num(value.firedAt) }
+      },
+      [RULE.scaleCounters]: (deviceId, value) => {
         const param = num(value.param)
         const calibration = num(value.calibration)
-        state.counters = param !== null && calibration !== null ? { param, calibration } : null
-        break
-      }
-      case RULE_MAINTENANCE:
-        state.maintenanceStartedAt = num(value.startedAt)
-        break
-      case RULE_EVENT_SEEN:
-        state.eventSeen = Array.isArray(value.window) ? value.window.filter((v) => typeof v === 'number') : []
-        break
-    }
+        stateOf(deviceId).counters = param !== null && calibration !== null ? { param, calibration } : null
+      },
+      [RULE.maintenanceSession]: (deviceId, value) => {
+        stateOf(deviceId).maintenanceStartedAt = num(value.startedAt)
+      },
+      [RULE.eventSeqs]: (deviceId, value) => {
+        stateOf(deviceId).eventSeen = Array.isArray(value.window)
+          ? value.window.filter((v) => typeof v === 'number')
+          : []
+      },
+    })
   }
 
   // ---- duration conditions (trapped, stopped outside the door zone) ----
@@ -239,7 +210,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const ctx = registry.getDeviceContext(state.id)
     if (!ctx) return
     state.trapped.firedAt = at
-    saveRule(state.id, RULE_TRAPPED, state.trapped)
+    ruleState.save(state.id, RULE.trapped, state.trapped)
     const status = isRecord(state.lastStatus) ? state.lastStatus : {}
     raise(ctx, 'trapped', at, {
       isRepeat: false,
@@ -272,7 +243,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const ctx = registry.getDeviceContext(state.id)
     if (!ctx) return
     state.outside.firedAt = at
-    saveRule(state.id, RULE_OUTSIDE, state.outside)
+    ruleState.save(state.id, RULE.outsideDoorZone, state.outside)
     const status = isRecord(state.lastStatus) ? state.lastStatus : {}
     raise(ctx, 'stopped_outside_door_zone', at, {
       isRepeat: false,
@@ -332,7 +303,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (isTrappedNow) {
       if (state.trapped.since === null) {
         state.trapped = { since: at, firedAt: null, betweenFloors: !s.levelled }
-        saveRule(state.id, RULE_TRAPPED, state.trapped)
+        ruleState.save(state.id, RULE.trapped, state.trapped)
         armTrapped(state)
       } else if (
         state.trapped.firedAt === null &&
@@ -345,7 +316,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       state.trapped = { since: null, firedAt: null, betweenFloors: false }
       if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
       state.trappedTimer = null
-      saveRule(state.id, RULE_TRAPPED, null)
+      ruleState.save(state.id, RULE.trapped, null)
     }
     // Passengers are out: the door stands open at a landing, or the car went from occupied to empty.
     // Only the change counts as emptied: a controller without an occupancy sensor always says "empty",
@@ -360,7 +331,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (isOutsideNow) {
       if (state.outside.since === null) {
         state.outside = { since: at, firedAt: null }
-        saveRule(state.id, RULE_OUTSIDE, state.outside)
+        ruleState.save(state.id, RULE.outsideDoorZone, state.outside)
         armOutside(state)
       } else if (
         state.outside.firedAt === null &&
@@ -372,7 +343,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       state.outside = { since: null, firedAt: null }
       if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
       state.outsideTimer = null
-      saveRule(state.id, RULE_OUTSIDE, null)
+      ruleState.save(state.id, RULE.outsideDoorZone, null)
     }
     if (s.doorZone || !isStopped)
       autoResolve(state.id, 'stopped_outside_door_zone', at, 'status: back in the door zone')
@@ -415,12 +386,12 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     switch (e.code) {
       case 'maintenance_start':
         state.maintenanceStartedAt = at
-        saveRule(state.id, RULE_MAINTENANCE, { startedAt: at })
+        ruleState.save(state.id, RULE.maintenanceSession, { startedAt: at })
         return
       case 'maintenance_end': {
         const startedAt = state.maintenanceStartedAt
         state.maintenanceStartedAt = null
-        saveRule(state.id, RULE_MAINTENANCE, null)
+        ruleState.save(state.id, RULE.maintenanceSession, null)
         insertMaintenance({
           device: elevator,
           startedAt: startedAt ?? at,
@@ -485,7 +456,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       previous.calibration !== current.calibration
     ) {
       state.counters = current
-      saveRule(state.id, RULE_COUNTERS, current)
+      ruleState.save(state.id, RULE.scaleCounters, current)
       if (previous !== null && !certification.openVerificationOf(state.id)) {
         raise(ctx, 'counter_changed', at, {
           isRepeat: true,
@@ -525,7 +496,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         return
       }
       // Events count, so their window survives a restart (a QoS 1 redelivery may follow one).
-      if (isEvent) saveRule(state.id, RULE_EVENT_SEEN, { window: state.eventSeen })
+      if (isEvent) ruleState.save(state.id, RULE.eventSeqs, { window: state.eventSeen })
     }
     metrics.readings.inc({ type: reading.type })
     if (state.lastSeenAt === null || at > state.lastSeenAt) state.lastSeenAt = at
@@ -644,12 +615,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     // the first interval of the compliance figures has its start (an imported ledger's last maintenance).
     const before = registry.getDevice(input.device.id)
     if (before?.kind === 'elevator' && before.lastMaintenanceAt !== null) {
-      st.insertRuleStateIfAbsent.run(
-        input.device.id,
-        RULE_MAINTENANCE_BASELINE,
-        JSON.stringify({ at: before.lastMaintenanceAt }),
-        clock.now(),
-      )
+      ruleState.saveIfAbsent(input.device.id, RULE.maintenanceBaseline, { at: before.lastMaintenanceAt })
     }
     // The device row carries the last maintenance for the registry's readers (TSG T5002 interval).
     registry.recordMaintenance(input.device.id, input.endedAt)
@@ -864,11 +830,9 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       db.prepare('SELECT device_id, ended_at FROM maintenance_log WHERE ended_at < ?').all(toMs) as Row[]
     ).map((r) => ({ deviceId: String(r.device_id), endedAt: Number(r.ended_at) }))
     const maintenanceBaselines = new Map<string, number>()
-    for (const row of db
-      .prepare('SELECT * FROM rule_state WHERE rule = ?')
-      .all(RULE_MAINTENANCE_BASELINE) as Row[]) {
-      const baseline = num(parseState(row.state).at)
-      if (baseline !== null) maintenanceBaselines.set(String(row.device_id), baseline)
+    for (const { deviceId, value } of ruleState.ofRule(RULE.maintenanceBaseline)) {
+      const baseline = num(value.at)
+      if (baseline !== null) maintenanceBaselines.set(deviceId, baseline)
     }
     const accidents = (
       db.prepare('SELECT * FROM accidents WHERE at >= ? AND at < ?').all(fromMs, toMs) as Row[]
@@ -907,7 +871,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       db = openAlertsDb(config.DATA_DIR)
       st = prepareStatements(db)
       startedAt = clock.now()
-      for (const row of st.allRuleState.all() as Row[]) loadRuleState(row)
+      restoreRuleState()
       for (const row of st.allSeen.all() as Row[]) {
         const state = stateOf(String(row.device_id))
         state.lastSeenAt = Number(row.last_seen_at)
