@@ -21,6 +21,7 @@ import { createChangeFeed } from './engine/change-feed.ts'
 import { SYSTEM } from './engine/deps.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
+import { createOffline } from './engine/offline.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
 import { createRuleState, isRecord, num, RULE } from './engine/rule-state.ts'
 import {
@@ -63,8 +64,6 @@ type DurationState = { since: number | null; firedAt: number | null }
 
 type DeviceState = {
   id: string
-  lastSeenAt: number | null
-  persistedSeenAt: number | null
   lastStatus: unknown
   recentEvents: Array<{ at: number; code: string; detail?: Record<string, unknown> }>
   /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
@@ -103,8 +102,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
   let isRunning = false
-  let startedAt = 0
-  let offlineTimer: TimerHandle | null = null
   let cronTask: ScheduledTask | null = null
   let unsubscribeRegistry: (() => void) | null = null
 
@@ -131,6 +128,16 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     resolved: metrics.resolved,
   })
   const { raise, resolve, autoResolve } = lifecycle
+  const offline = createOffline({
+    config,
+    registry,
+    clock,
+    log,
+    store,
+    isRunning: () => isRunning,
+    book,
+    lifecycle,
+  })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -143,8 +150,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (!state) {
       state = {
         id: deviceId,
-        lastSeenAt: null,
-        persistedSeenAt: null,
         lastStatus: null,
         recentEvents: [],
         statusSeen: [],
@@ -499,8 +504,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       if (isEvent) ruleState.save(state.id, RULE.eventSeqs, { window: state.eventSeen })
     }
     metrics.readings.inc({ type: reading.type })
-    if (state.lastSeenAt === null || at > state.lastSeenAt) state.lastSeenAt = at
-    if (book.activeOf(state.id, 'offline')) autoResolve(state.id, 'offline', at, 'device reporting again')
+    offline.seen(state.id, at)
 
     const device = ctx.device
     switch (reading.type) {
@@ -531,61 +535,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   ): void {
     state.recentEvents.push(detail === undefined ? { at, code } : { at, code, detail })
     if (state.recentEvents.length > config.RECENT_EVENTS) state.recentEvents.shift()
-  }
-
-  // ---- offline ----
-  function flushLastSeen(all: boolean): void {
-    if (!db || !st) return
-    const { st: stmts } = store()
-    const now = clock.now()
-    const minGap = config.LAST_SEEN_PERSIST_S * 1000
-    const dirty: DeviceState[] = []
-    for (const state of devices.values()) {
-      if (state.lastSeenAt === null || state.lastSeenAt === state.persistedSeenAt) continue
-      if (all || state.persistedSeenAt === null || now - state.persistedSeenAt >= minGap) dirty.push(state)
-    }
-    if (dirty.length === 0) return
-    db.transaction(() => {
-      for (const state of dirty) {
-        if (state.lastSeenAt === null) continue
-        stmts.upsertSeen.run(state.id, state.lastSeenAt)
-        state.persistedSeenAt = state.lastSeenAt
-      }
-    })()
-  }
-
-  function offlineLimitMs(device: Device): number {
-    return config.OFFLINE_AFTER_PERIODS * device.statusPeriodS * 1000
-  }
-
-  function checkOffline(): void {
-    if (!isRunning) return
-    try {
-      flushLastSeen(false)
-      const now = clock.now()
-      for (const state of devices.values()) {
-        if (state.lastSeenAt === null || book.activeOf(state.id, 'offline')) continue
-        // Silence is counted from the later of the last message and the engine's start: a restart
-        // must not call every device offline before it had a chance to report.
-        const since = Math.max(state.lastSeenAt, startedAt)
-        if (now - since <= config.OFFLINE_AFTER_PERIODS * 1000) continue
-        const ctx = registry.getDeviceContext(state.id)
-        if (!ctx?.device.inService) continue
-        if (now - since <= offlineLimitMs(ctx.device)) continue
-        raise(ctx, 'offline', now, {
-          isRepeat: false,
-          details: {
-            lastSeenAt: state.lastSeenAt,
-            statusPeriodS: ctx.device.statusPeriodS,
-            periods: config.OFFLINE_AFTER_PERIODS,
-          },
-        })
-      }
-    } catch (err) {
-      log.error({ err }, 'offline check failed')
-    } finally {
-      if (isRunning) offlineTimer = clock.setTimeout(checkOffline, config.OFFLINE_CHECK_INTERVAL_S * 1000)
-    }
   }
 
   // ---- maintenance ----
@@ -870,13 +819,9 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       if (isRunning || db) return
       db = openAlertsDb(config.DATA_DIR)
       st = prepareStatements(db)
-      startedAt = clock.now()
+      const startedAt = clock.now()
       restoreRuleState()
-      for (const row of st.allSeen.all() as Row[]) {
-        const state = stateOf(String(row.device_id))
-        state.lastSeenAt = Number(row.last_seen_at)
-        state.persistedSeenAt = state.lastSeenAt
-      }
+      offline.restore()
       book.restore()
       isRunning = true
       // Rescue deadlines continue across a restart; one that passed while down escalates at once.
@@ -897,7 +842,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         // After the registry's own transaction: a verification, inspection or maintenance just recorded.
         if (change.type === 'device_changed') queueMicrotask(() => evaluateDeviceById(change.deviceId))
       })
-      offlineTimer = clock.setTimeout(checkOffline, config.OFFLINE_CHECK_INTERVAL_S * 1000)
+      offline.start(startedAt)
       cronTask = cron.schedule(
         config.SCAN_CRON,
         async () => {
@@ -909,7 +854,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         },
         { timezone: TIMEZONE, noOverlap: true, name: 'alerts-scheduled-scans' },
       )
-      log.info({ activeAlerts: book.activeCount(), devices: devices.size }, 'alerts engine started')
+      log.info({ activeAlerts: book.activeCount(), devices: offline.deviceCount() }, 'alerts engine started')
       if (config.SCAN_ON_START) await runScheduledScans()
     },
 
@@ -920,8 +865,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       cronTask = null
       unsubscribeRegistry?.()
       unsubscribeRegistry = null
-      if (offlineTimer) clock.clearTimeout(offlineTimer)
-      offlineTimer = null
+      offline.stop()
       deadlines.stop()
       for (const state of devices.values()) {
         if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
@@ -930,13 +874,14 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         state.outsideTimer = null
       }
       try {
-        flushLastSeen(true)
+        offline.flushAll()
       } finally {
         db.close()
         db = null
         st = null
         book.clear()
         devices.clear()
+        offline.clear()
         log.info('alerts engine stopped')
       }
     },
@@ -1064,11 +1009,10 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       const device = registry.getDevice(deviceId)
       if (!device) return null
       const state = devices.get(deviceId)
-      const lastSeenAt = state?.lastSeenAt ?? null
       return {
         lastStatus: state?.lastStatus ?? null,
-        lastSeenAt,
-        online: lastSeenAt !== null && clock.now() - lastSeenAt <= offlineLimitMs(device),
+        lastSeenAt: offline.lastSeenOf(deviceId),
+        online: offline.isOnline(device),
         recentEvents: state ? [...state.recentEvents] : [],
       }
     },
