@@ -19,11 +19,12 @@ import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
 import { SYSTEM } from './engine/deps.ts'
+import { createDeviceSnapshots } from './engine/device-snapshots.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import { createOffline } from './engine/offline.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
-import { createRuleState, isRecord, num, RULE } from './engine/rule-state.ts'
+import { createRuleState, num, RULE } from './engine/rule-state.ts'
 import {
   ALERT_RULES,
   ELEVATOR_INFO_CODES,
@@ -49,7 +50,6 @@ import {
   type AlertEngineDeps,
   type AlertType,
   type ComplianceReport,
-  type DeviceSnapshot,
   type MaintenanceRecord,
   SEVERITY_RANK,
   type TimerHandle,
@@ -64,8 +64,6 @@ type DurationState = { since: number | null; firedAt: number | null }
 
 type DeviceState = {
   id: string
-  lastStatus: unknown
-  recentEvents: Array<{ at: number; code: string; detail?: Record<string, unknown> }>
   /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
   statusSeen: number[]
   eventSeen: number[]
@@ -138,6 +136,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     book,
     lifecycle,
   })
+  const snapshots = createDeviceSnapshots({ config, registry, offline })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -150,8 +149,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (!state) {
       state = {
         id: deviceId,
-        lastStatus: null,
-        recentEvents: [],
         statusSeen: [],
         eventSeen: [],
         trapped: { since: null, firedAt: null, betweenFloors: false },
@@ -216,7 +213,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (!ctx) return
     state.trapped.firedAt = at
     ruleState.save(state.id, RULE.trapped, state.trapped)
-    const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+    const status = snapshots.statusFields(state.id)
     raise(ctx, 'trapped', at, {
       isRepeat: false,
       title: state.trapped.betweenFloors ? TRAPPED_BETWEEN_FLOORS_TITLE : TRAPPED_AT_FLOOR_TITLE,
@@ -249,7 +246,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (!ctx) return
     state.outside.firedAt = at
     ruleState.save(state.id, RULE.outsideDoorZone, state.outside)
-    const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+    const status = snapshots.statusFields(state.id)
     raise(ctx, 'stopped_outside_door_zone', at, {
       isRepeat: false,
       details: {
@@ -297,7 +294,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     s: ElevatorStatus,
     at: number,
   ): void {
-    state.lastStatus = s
+    snapshots.setStatus(state.id, s)
     // A technician is in charge in inspection and maintenance modes: no passenger is trapped by design.
     const carriesPassengers = s.mode !== 'inspection' && s.mode !== 'maintenance'
     const isStopped = s.direction === 'stopped'
@@ -421,7 +418,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     if (ELEVATOR_INFO_CODES.has(e.code)) return
     const type = e.code
     if (type === 'trapped') {
-      const status = isRecord(state.lastStatus) ? state.lastStatus : {}
+      const status = snapshots.statusFields(state.id)
       const betweenFloors = detail.levelled === false || status.levelled === false
       raise(ctx, 'trapped', at, {
         isRepeat: true,
@@ -436,7 +433,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   // ---- scale rules ----
   function scaleStatus(ctx: DeviceContext, state: DeviceState, s: ScaleStatus, at: number): void {
-    state.lastStatus = s
+    snapshots.setStatus(state.id, s)
     const isZeroOff = Math.abs(s.zeroOffsetE) > config.ZERO_OFFSET_LIMIT_E
     episode(ctx, state, 'zero_offset', at, isZeroOff ? ALERT_RULES.zero_offset.severity : null, {
       zeroOffsetE: s.zeroOffsetE,
@@ -512,29 +509,19 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         if (device.kind === 'elevator') elevatorStatus(ctx, device, state, reading.data, at)
         return
       case 'elevator_event':
-        rememberEvent(state, at, reading.data.code, reading.data.detail)
+        snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
         if (device.kind === 'elevator') elevatorEvent(ctx, device, state, reading.data, at)
         return
       case 'scale_status':
         scaleStatus(ctx, state, reading.data, at)
         return
       case 'scale_event':
-        rememberEvent(state, at, reading.data.code, reading.data.detail)
+        snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
         scaleEvent(ctx, state, reading.data, at)
         return
       case 'scale_weighing':
         return
     }
-  }
-
-  function rememberEvent(
-    state: DeviceState,
-    at: number,
-    code: string,
-    detail?: Record<string, unknown>,
-  ): void {
-    state.recentEvents.push(detail === undefined ? { at, code } : { at, code, detail })
-    if (state.recentEvents.length > config.RECENT_EVENTS) state.recentEvents.shift()
   }
 
   // ---- maintenance ----
@@ -882,6 +869,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         book.clear()
         devices.clear()
         offline.clear()
+        snapshots.clear()
         log.info('alerts engine stopped')
       }
     },
@@ -1005,17 +993,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
     compliance,
 
-    deviceSnapshot(deviceId): DeviceSnapshot | null {
-      const device = registry.getDevice(deviceId)
-      if (!device) return null
-      const state = devices.get(deviceId)
-      return {
-        lastStatus: state?.lastStatus ?? null,
-        lastSeenAt: offline.lastSeenOf(deviceId),
-        online: offline.isOnline(device),
-        recentEvents: state ? [...state.recentEvents] : [],
-      }
-    },
+    deviceSnapshot: snapshots.snapshot,
 
     runScheduledScans,
   }
