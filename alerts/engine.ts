@@ -23,6 +23,7 @@ import { createDeviceSnapshots } from './engine/device-snapshots.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import { createOffline } from './engine/offline.ts'
+import { createRecords } from './engine/records.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
 import { createRuleState, num, RULE } from './engine/rule-state.ts'
 import {
@@ -35,22 +36,13 @@ import {
   TRAPPED_AT_FLOOR_TITLE,
   TRAPPED_BETWEEN_FLOORS_TITLE,
 } from './rules.ts'
+import { openAlertsDb, prepareStatements, type Row, type Statements, toAccident } from './store.ts'
 import {
-  openAlertsDb,
-  prepareStatements,
-  type Row,
-  type Statements,
-  toAccident,
-  toMaintenance,
-} from './store.ts'
-import {
-  type AccidentRecord,
   ALERT_TYPES,
   type AlertEngine,
   type AlertEngineDeps,
   type AlertType,
   type ComplianceReport,
-  type MaintenanceRecord,
   SEVERITY_RANK,
   type TimerHandle,
 } from './types.ts'
@@ -137,6 +129,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     lifecycle,
   })
   const snapshots = createDeviceSnapshots({ config, registry, offline })
+  const records = createRecords({ config, registry, clock, store, ruleState, lifecycle })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -394,7 +387,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         const startedAt = state.maintenanceStartedAt
         state.maintenanceStartedAt = null
         ruleState.save(state.id, RULE.maintenanceSession, null)
-        insertMaintenance({
+        records.insertMaintenance({
           device: elevator,
           startedAt: startedAt ?? at,
           endedAt: at,
@@ -522,44 +515,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       case 'scale_weighing':
         return
     }
-  }
-
-  // ---- maintenance ----
-  function insertMaintenance(input: {
-    device: Elevator
-    startedAt: number
-    endedAt: number
-    kind: string
-    source: 'device' | 'api'
-    actor: string
-    note: string | null
-  }): MaintenanceRecord {
-    const { st } = store()
-    const info = st.insertMaintenance.run(
-      input.device.id,
-      input.device.tenantId,
-      input.startedAt,
-      input.endedAt,
-      input.kind,
-      input.source,
-      input.actor,
-      input.note,
-      clock.now(),
-    )
-    const record = toMaintenance(st.getMaintenance.get(info.lastInsertRowid) as Row)
-    // The registry keeps only the latest date; remember the one it had before the log took over, so
-    // the first interval of the compliance figures has its start (an imported ledger's last maintenance).
-    const before = registry.getDevice(input.device.id)
-    if (before?.kind === 'elevator' && before.lastMaintenanceAt !== null) {
-      ruleState.saveIfAbsent(input.device.id, RULE.maintenanceBaseline, { at: before.lastMaintenanceAt })
-    }
-    // The device row carries the last maintenance for the registry's readers (TSG T5002 interval).
-    registry.recordMaintenance(input.device.id, input.endedAt)
-    const today = shanghaiDate(clock.now())
-    if (daysBetween(shanghaiDate(input.endedAt), today) <= config.MAINTENANCE_INTERVAL_DAYS) {
-      autoResolve(input.device.id, 'maintenance_overdue', clock.now(), 'maintenance recorded')
-    }
-    return record
   }
 
   // ---- scheduled scans ----
@@ -891,106 +846,10 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     act: lifecycle.act,
     onChange,
 
-    recordMaintenance(input) {
-      const device = registry.getDevice(input.deviceId)
-      if (!device) throw new DomainError('NOT_FOUND', `no device ${input.deviceId}`)
-      if (device.kind !== 'elevator')
-        throw new DomainError('WRONG_KIND', `${input.deviceId} is not an elevator`)
-      if (
-        !Number.isInteger(input.startedAt) ||
-        !Number.isInteger(input.endedAt) ||
-        input.startedAt <= 0 ||
-        input.endedAt < input.startedAt
-      ) {
-        throw new DomainError('INVALID_INPUT', 'startedAt and endedAt: ms since epoch, endedAt >= startedAt')
-      }
-      if (input.endedAt > clock.now() + 60_000)
-        throw new DomainError('INVALID_INPUT', 'endedAt is in the future')
-      if (input.actor.trim() === '') throw new DomainError('INVALID_INPUT', 'actor is required')
-      return insertMaintenance({
-        device,
-        startedAt: input.startedAt,
-        endedAt: input.endedAt,
-        kind: input.kind?.trim() || 'half_monthly',
-        source: 'api',
-        actor: input.actor.trim(),
-        note: input.note?.trim() || null,
-      })
-    },
-
-    listMaintenance(filter) {
-      const { db } = store()
-      const where: string[] = []
-      const args: unknown[] = []
-      if (filter.deviceId) {
-        where.push('device_id = ?')
-        args.push(filter.deviceId)
-      }
-      if (filter.tenantId) {
-        where.push('tenant_id = ?')
-        args.push(filter.tenantId)
-      }
-      if (filter.from !== undefined) {
-        where.push('ended_at >= ?')
-        args.push(filter.from)
-      }
-      if (filter.to !== undefined) {
-        where.push('ended_at < ?')
-        args.push(filter.to)
-      }
-      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-      const rows = db
-        .prepare(`SELECT * FROM maintenance_log ${clause} ORDER BY ended_at DESC, id DESC LIMIT ? OFFSET ?`)
-        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
-      return rows.map(toMaintenance)
-    },
-
-    recordAccident(input): AccidentRecord {
-      const { st } = store()
-      if (!registry.getSite(input.siteId)) throw new DomainError('NOT_FOUND', `no site ${input.siteId}`)
-      if (input.deviceId && !registry.getDevice(input.deviceId)) {
-        throw new DomainError('NOT_FOUND', `no device ${input.deviceId}`)
-      }
-      if (!Number.isInteger(input.at) || input.at <= 0)
-        throw new DomainError('INVALID_INPUT', 'at: ms since epoch')
-      if (input.description.trim() === '' || input.actor.trim() === '') {
-        throw new DomainError('INVALID_INPUT', 'description and actor are required')
-      }
-      const info = st.insertAccident.run(
-        input.at,
-        input.siteId,
-        input.deviceId ?? null,
-        input.fatal ? 1 : 0,
-        input.description.trim(),
-        input.actor.trim(),
-        clock.now(),
-      )
-      return toAccident(st.getAccident.get(info.lastInsertRowid) as Row)
-    },
-
-    listAccidents(filter) {
-      const { db } = store()
-      const where: string[] = []
-      const args: unknown[] = []
-      if (filter.siteId) {
-        where.push('site_id = ?')
-        args.push(filter.siteId)
-      }
-      if (filter.from !== undefined) {
-        where.push('at >= ?')
-        args.push(filter.from)
-      }
-      if (filter.to !== undefined) {
-        where.push('at < ?')
-        args.push(filter.to)
-      }
-      const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''
-      const rows = db
-        .prepare(`SELECT * FROM accidents ${clause} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`)
-        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
-      return rows.map(toAccident)
-    },
-
+    recordMaintenance: records.recordMaintenance,
+    listMaintenance: records.listMaintenance,
+    recordAccident: records.recordAccident,
+    listAccidents: records.listAccidents,
     compliance,
 
     deviceSnapshot: snapshots.snapshot,
