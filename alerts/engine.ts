@@ -2,7 +2,7 @@ import cron, { type ScheduledTask } from 'node-cron'
 import type { AlertSeverity } from '../domain/alert-change.ts'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
-import type { ElevatorEvent, ElevatorStatus, ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
+import type { ElevatorEvent, ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
 import type { Reading } from '../domain/reading.ts'
 import {
   type Device,
@@ -18,8 +18,10 @@ import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
-import { SYSTEM } from './engine/deps.ts'
+import { type Guard, SYSTEM } from './engine/deps.ts'
 import { createDeviceSnapshots } from './engine/device-snapshots.ts'
+import { createElevatorStatusRules } from './engine/elevator-status.ts'
+import { createEpisodes } from './engine/episodes.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import { createOffline } from './engine/offline.ts'
@@ -43,8 +45,6 @@ import {
   type AlertEngineDeps,
   type AlertType,
   type ComplianceReport,
-  SEVERITY_RANK,
-  type TimerHandle,
 } from './types.ts'
 
 /** Devices evaluated between two yields of a scheduled scan. */
@@ -52,23 +52,13 @@ const SCAN_CHUNK = 500
 /** Asia/Shanghai has kept UTC+8 without daylight saving since 1991; cron runs in its local time. */
 const TIMEZONE = 'Asia/Shanghai'
 
-type DurationState = { since: number | null; firedAt: number | null }
-
 type DeviceState = {
   id: string
   /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
   statusSeen: number[]
   eventSeen: number[]
-  trapped: DurationState & { betweenFloors: boolean }
-  trappedTimer: TimerHandle | null
-  outside: DurationState
-  outsideTimer: TimerHandle | null
   counters: { param: number; calibration: number } | null
   maintenanceStartedAt: number | null
-  /** The previous status showed someone aboard (occupied or alarm button). */
-  wasOccupied: boolean
-  /** Instant conditions already raised in their current episode, with the severity raised. */
-  episodes: Map<AlertType, AlertSeverity>
 }
 
 /** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
@@ -130,6 +120,25 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   })
   const snapshots = createDeviceSnapshots({ config, registry, offline })
   const records = createRecords({ config, registry, clock, store, ruleState, lifecycle })
+  const episodes = createEpisodes({ lifecycle })
+  const guard: Guard = (deviceId, fn) => {
+    try {
+      fn()
+    } catch (err) {
+      metrics.errors.inc()
+      log.error({ err, deviceId }, 'alert rule failed')
+    }
+  }
+  const elevatorStatusRules = createElevatorStatusRules({
+    config,
+    registry,
+    clock,
+    ruleState,
+    lifecycle,
+    episodes,
+    snapshots,
+    guard,
+  })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -144,14 +153,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         id: deviceId,
         statusSeen: [],
         eventSeen: [],
-        trapped: { since: null, firedAt: null, betweenFloors: false },
-        trappedTimer: null,
-        outside: { since: null, firedAt: null },
-        outsideTimer: null,
         counters: null,
         maintenanceStartedAt: null,
-        wasOccupied: false,
-        episodes: new Map(),
       }
       devices.set(deviceId, state)
     }
@@ -160,16 +163,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   function restoreRuleState(): void {
     ruleState.restore({
-      [RULE.trapped]: (deviceId, value) => {
-        stateOf(deviceId).trapped = {
-          since: num(value.since),
-          firedAt: num(value.firedAt),
-          betweenFloors: value.betweenFloors === true,
-        }
-      },
-      [RULE.outsideDoorZone]: (deviceId, value) => {
-        stateOf(deviceId).outside = { since: num(value.since), firedAt: num(value.firedAt) }
-      },
+      ...elevatorStatusRules.restorers,
       [RULE.scaleCounters]: (deviceId, value) => {
         const param = num(value.param)
         const calibration = num(value.calibration)
@@ -186,180 +180,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     })
   }
 
-  // ---- duration conditions (trapped, stopped outside the door zone) ----
-  function armTrapped(state: DeviceState): void {
-    if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
-    state.trappedTimer = null
-    const since = state.trapped.since
-    if (since === null || state.trapped.firedAt !== null) return
-    const delay = since + config.TRAPPED_AFTER_S * 1000 - clock.now()
-    state.trappedTimer = clock.setTimeout(() => {
-      state.trappedTimer = null
-      guarded(state.id, () => fireTrapped(state, clock.now()))
-    }, delay)
-  }
-
-  function fireTrapped(state: DeviceState, at: number): void {
-    const since = state.trapped.since
-    if (since === null || state.trapped.firedAt !== null) return
-    const ctx = registry.getDeviceContext(state.id)
-    if (!ctx) return
-    state.trapped.firedAt = at
-    ruleState.save(state.id, RULE.trapped, state.trapped)
-    const status = snapshots.statusFields(state.id)
-    raise(ctx, 'trapped', at, {
-      isRepeat: false,
-      title: state.trapped.betweenFloors ? TRAPPED_BETWEEN_FLOORS_TITLE : TRAPPED_AT_FLOOR_TITLE,
-      details: {
-        source: 'status',
-        since,
-        betweenFloors: state.trapped.betweenFloors,
-        floor: status.floor ?? null,
-        afterS: config.TRAPPED_AFTER_S,
-      },
-    })
-  }
-
-  function armOutside(state: DeviceState): void {
-    if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
-    state.outsideTimer = null
-    const since = state.outside.since
-    if (since === null || state.outside.firedAt !== null) return
-    const delay = since + config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000 - clock.now()
-    state.outsideTimer = clock.setTimeout(() => {
-      state.outsideTimer = null
-      guarded(state.id, () => fireOutside(state, clock.now()))
-    }, delay)
-  }
-
-  function fireOutside(state: DeviceState, at: number): void {
-    const since = state.outside.since
-    if (since === null || state.outside.firedAt !== null) return
-    const ctx = registry.getDeviceContext(state.id)
-    if (!ctx) return
-    state.outside.firedAt = at
-    ruleState.save(state.id, RULE.outsideDoorZone, state.outside)
-    const status = snapshots.statusFields(state.id)
-    raise(ctx, 'stopped_outside_door_zone', at, {
-      isRepeat: false,
-      details: {
-        source: 'status',
-        since,
-        floor: status.floor ?? null,
-        afterS: config.STOPPED_OUTSIDE_DOOR_ZONE_S,
-      },
-    })
-  }
-
-  function guarded(deviceId: string, fn: () => void): void {
-    try {
-      fn()
-    } catch (err) {
-      metrics.errors.inc()
-      log.error({ err, deviceId }, 'alert rule failed')
-    }
-  }
-
-  /** Instant conditions (overspeed, zero offset, seal): raise once per episode, upgrade if worse. */
-  function episode(
-    ctx: DeviceContext,
-    state: DeviceState,
-    type: AlertType,
-    at: number,
-    severity: AlertSeverity | null,
-    details: Record<string, unknown>,
-  ): void {
-    const raised = state.episodes.get(type)
-    if (severity === null) {
-      state.episodes.delete(type)
-      return
-    }
-    if (raised !== undefined && SEVERITY_RANK[severity] <= SEVERITY_RANK[raised]) return
-    state.episodes.set(type, severity)
-    raise(ctx, type, at, { isRepeat: false, severity, details })
-  }
-
   // ---- elevator rules ----
-  function elevatorStatus(
-    ctx: DeviceContext,
-    elevator: Elevator,
-    state: DeviceState,
-    s: ElevatorStatus,
-    at: number,
-  ): void {
-    snapshots.setStatus(state.id, s)
-    // A technician is in charge in inspection and maintenance modes: no passenger is trapped by design.
-    const carriesPassengers = s.mode !== 'inspection' && s.mode !== 'maintenance'
-    const isStopped = s.direction === 'stopped'
-
-    // Trapped (困人): stopped, door closed, occupied (or alarm button) for longer than TRAPPED_AFTER_S.
-    const isTrappedNow =
-      carriesPassengers && isStopped && s.door === 'closed' && (s.occupied || s.alarmButton)
-    if (isTrappedNow) {
-      if (state.trapped.since === null) {
-        state.trapped = { since: at, firedAt: null, betweenFloors: !s.levelled }
-        ruleState.save(state.id, RULE.trapped, state.trapped)
-        armTrapped(state)
-      } else if (
-        state.trapped.firedAt === null &&
-        at - state.trapped.since >= config.TRAPPED_AFTER_S * 1000
-      ) {
-        // The deadline passed while the engine was down: this fresh status confirms the condition.
-        fireTrapped(state, at)
-      }
-    } else if (state.trapped.since !== null) {
-      state.trapped = { since: null, firedAt: null, betweenFloors: false }
-      if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
-      state.trappedTimer = null
-      ruleState.save(state.id, RULE.trapped, null)
-    }
-    // Passengers are out: the door stands open at a landing, or the car went from occupied to empty.
-    // Only the change counts as emptied: a controller without an occupancy sensor always says "empty",
-    // and that must not close the trapped alert its own `trapped` event raised.
-    const isAboard = s.occupied || s.alarmButton
-    const isReleased = (s.door === 'open' && s.doorZone) || (!isAboard && state.wasOccupied)
-    state.wasOccupied = isAboard
-    if (isReleased) autoResolve(state.id, 'trapped', at, 'status: passengers released')
-
-    // Stopped outside the door zone for longer than STOPPED_OUTSIDE_DOOR_ZONE_S.
-    const isOutsideNow = carriesPassengers && isStopped && !s.doorZone
-    if (isOutsideNow) {
-      if (state.outside.since === null) {
-        state.outside = { since: at, firedAt: null }
-        ruleState.save(state.id, RULE.outsideDoorZone, state.outside)
-        armOutside(state)
-      } else if (
-        state.outside.firedAt === null &&
-        at - state.outside.since >= config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000
-      ) {
-        fireOutside(state, at)
-      }
-    } else if (state.outside.since !== null) {
-      state.outside = { since: null, firedAt: null }
-      if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
-      state.outsideTimer = null
-      ruleState.save(state.id, RULE.outsideDoorZone, null)
-    }
-    if (s.doorZone || !isStopped)
-      autoResolve(state.id, 'stopped_outside_door_zone', at, 'status: back in the door zone')
-
-    // Overspeed against the registered rated speed: warning past 1.2x, critical past 1.4x.
-    const factor = elevator.ratedSpeedMps > 0 ? s.speed / elevator.ratedSpeedMps : 0
-    const overspeed: AlertSeverity | null =
-      factor > config.OVERSPEED_CRITICAL_FACTOR
-        ? 'critical'
-        : factor > config.OVERSPEED_WARNING_FACTOR
-          ? 'warning'
-          : null
-    episode(ctx, state, 'overspeed', at, overspeed, {
-      source: 'status',
-      speedMps: s.speed,
-      ratedSpeedMps: elevator.ratedSpeedMps,
-      factor: Math.round(factor * 1000) / 1000,
-    })
-    if (overspeed === null) autoResolve(state.id, 'overspeed', at, 'status: speed back within limits')
-  }
-
   function overspeedSeverity(detail: Record<string, unknown>, elevator: Elevator): AlertSeverity {
     const speed = num(detail.speed) ?? num(detail.speedMps)
     const factor =
@@ -426,20 +247,19 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   // ---- scale rules ----
   function scaleStatus(ctx: DeviceContext, state: DeviceState, s: ScaleStatus, at: number): void {
-    snapshots.setStatus(state.id, s)
     const isZeroOff = Math.abs(s.zeroOffsetE) > config.ZERO_OFFSET_LIMIT_E
-    episode(ctx, state, 'zero_offset', at, isZeroOff ? ALERT_RULES.zero_offset.severity : null, {
+    episodes.update(ctx, 'zero_offset', at, isZeroOff ? ALERT_RULES.zero_offset.severity : null, {
       zeroOffsetE: s.zeroOffsetE,
       limitE: config.ZERO_OFFSET_LIMIT_E,
     })
     if (!isZeroOff) autoResolve(state.id, 'zero_offset', at, 'status: zero back within limit')
 
     // A broken seal reported in status; episodes keep this to one verification lookup per episode.
-    if (!s.sealIntact && !state.episodes.has('seal_broken')) {
-      if (certification.openVerificationOf(state.id)) state.episodes.set('seal_broken', 'info')
-      else episode(ctx, state, 'seal_broken', at, ALERT_RULES.seal_broken.severity, { source: 'status' })
+    if (!s.sealIntact && !episodes.isOngoing(state.id, 'seal_broken')) {
+      if (certification.openVerificationOf(state.id)) episodes.begin(state.id, 'seal_broken', 'info')
+      else episodes.update(ctx, 'seal_broken', at, ALERT_RULES.seal_broken.severity, { source: 'status' })
     } else if (s.sealIntact) {
-      state.episodes.delete('seal_broken')
+      episodes.end(state.id, 'seal_broken')
     }
 
     // Legal-metrology counters: any change outside an open verification is a tamper signal.
@@ -499,13 +319,17 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     const device = ctx.device
     switch (reading.type) {
       case 'elevator_status':
-        if (device.kind === 'elevator') elevatorStatus(ctx, device, state, reading.data, at)
+        if (device.kind === 'elevator') {
+          snapshots.setStatus(device.id, reading.data)
+          elevatorStatusRules.handle(ctx, device, reading.data, at)
+        }
         return
       case 'elevator_event':
         snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
         if (device.kind === 'elevator') elevatorEvent(ctx, device, state, reading.data, at)
         return
       case 'scale_status':
+        snapshots.setStatus(device.id, reading.data)
         scaleStatus(ctx, state, reading.data, at)
         return
       case 'scale_event':
@@ -770,16 +594,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       deadlines.armActive()
       // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
       // confirm the condition, so a restart never raises a trapped alert from a stale status.
-      for (const state of devices.values()) {
-        const now = clock.now()
-        if (state.trapped.since !== null && state.trapped.since + config.TRAPPED_AFTER_S * 1000 > now)
-          armTrapped(state)
-        if (
-          state.outside.since !== null &&
-          state.outside.since + config.STOPPED_OUTSIDE_DOOR_ZONE_S * 1000 > now
-        )
-          armOutside(state)
-      }
+      elevatorStatusRules.armRestored()
       unsubscribeRegistry = registry.onChange((change) => {
         // After the registry's own transaction: a verification, inspection or maintenance just recorded.
         if (change.type === 'device_changed') queueMicrotask(() => evaluateDeviceById(change.deviceId))
@@ -809,12 +624,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       unsubscribeRegistry = null
       offline.stop()
       deadlines.stop()
-      for (const state of devices.values()) {
-        if (state.trappedTimer) clock.clearTimeout(state.trappedTimer)
-        if (state.outsideTimer) clock.clearTimeout(state.outsideTimer)
-        state.trappedTimer = null
-        state.outsideTimer = null
-      }
+      elevatorStatusRules.stop()
       try {
         offline.flushAll()
       } finally {
@@ -825,6 +635,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         devices.clear()
         offline.clear()
         snapshots.clear()
+        episodes.clear()
+        elevatorStatusRules.clear()
         log.info('alerts engine stopped')
       }
     },

@@ -26,3 +26,6 @@ export type EngineBase = {
   /** False before start() and from the first line of stop(): timers and scans then do nothing. */
   isRunning: () => boolean
 }
+
+/** Runs a rule outside a reading's own try (a timer): a failure is counted, logged and goes no further. */
+export type Guard = (deviceId: string, fn: () => void) => void
