@@ -1,13 +1,11 @@
 import cron, { type ScheduledTask } from 'node-cron'
-import type { AlertSeverity } from '../domain/alert-change.ts'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
-import type { ElevatorEvent, ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
+import type { ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
 import type { Reading } from '../domain/reading.ts'
 import {
   type Device,
   type DeviceContext,
-  type Elevator,
   type Scale,
   type SiteCategory,
   SiteCategorySchema,
@@ -20,6 +18,7 @@ import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
 import { type Guard, SYSTEM } from './engine/deps.ts'
 import { createDeviceSnapshots } from './engine/device-snapshots.ts'
+import { createElevatorEventRules } from './engine/elevator-events.ts'
 import { createElevatorStatusRules } from './engine/elevator-status.ts'
 import { createEpisodes } from './engine/episodes.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
@@ -30,13 +29,10 @@ import { createRescueDeadlines } from './engine/rescue.ts'
 import { createRuleState, num, RULE } from './engine/rule-state.ts'
 import {
   ALERT_RULES,
-  ELEVATOR_INFO_CODES,
   isAlertType,
   RESOLVED_BY_VERIFICATION,
   SCALE_ALERT_CODES,
   SCALE_TAMPER_CODES,
-  TRAPPED_AT_FLOOR_TITLE,
-  TRAPPED_BETWEEN_FLOORS_TITLE,
 } from './rules.ts'
 import { openAlertsDb, prepareStatements, type Row, type Statements, toAccident } from './store.ts'
 import {
@@ -58,7 +54,6 @@ type DeviceState = {
   statusSeen: number[]
   eventSeen: number[]
   counters: { param: number; calibration: number } | null
-  maintenanceStartedAt: number | null
 }
 
 /** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
@@ -140,6 +135,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     guard,
   })
 
+  const elevatorEventRules = createElevatorEventRules({ config, ruleState, lifecycle, records, snapshots })
+
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
     return { db, st }
@@ -154,7 +151,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         statusSeen: [],
         eventSeen: [],
         counters: null,
-        maintenanceStartedAt: null,
       }
       devices.set(deviceId, state)
     }
@@ -169,80 +165,13 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         const calibration = num(value.calibration)
         stateOf(deviceId).counters = param !== null && calibration !== null ? { param, calibration } : null
       },
-      [RULE.maintenanceSession]: (deviceId, value) => {
-        stateOf(deviceId).maintenanceStartedAt = num(value.startedAt)
-      },
+      ...elevatorEventRules.restorers,
       [RULE.eventSeqs]: (deviceId, value) => {
         stateOf(deviceId).eventSeen = Array.isArray(value.window)
           ? value.window.filter((v) => typeof v === 'number')
           : []
       },
     })
-  }
-
-  // ---- elevator rules ----
-  function overspeedSeverity(detail: Record<string, unknown>, elevator: Elevator): AlertSeverity {
-    const speed = num(detail.speed) ?? num(detail.speedMps)
-    const factor =
-      num(detail.factor) ??
-      (speed !== null && elevator.ratedSpeedMps > 0 ? speed / elevator.ratedSpeedMps : null)
-    // Without a speed or factor the event cannot tell 1.2x from 1.4x: major, between the two.
-    if (factor === null) return 'major'
-    return factor > config.OVERSPEED_CRITICAL_FACTOR ? 'critical' : 'warning'
-  }
-
-  function elevatorEvent(
-    ctx: DeviceContext,
-    elevator: Elevator,
-    state: DeviceState,
-    e: ElevatorEvent,
-    at: number,
-  ): void {
-    const detail = e.detail ?? {}
-    switch (e.code) {
-      case 'maintenance_start':
-        state.maintenanceStartedAt = at
-        ruleState.save(state.id, RULE.maintenanceSession, { startedAt: at })
-        return
-      case 'maintenance_end': {
-        const startedAt = state.maintenanceStartedAt
-        state.maintenanceStartedAt = null
-        ruleState.save(state.id, RULE.maintenanceSession, null)
-        records.insertMaintenance({
-          device: elevator,
-          startedAt: startedAt ?? at,
-          endedAt: at,
-          kind: typeof detail.kind === 'string' ? detail.kind : 'half_monthly',
-          source: 'device',
-          actor: `device:${elevator.id}`,
-          note: startedAt === null ? 'maintenance_start not received' : null,
-        })
-        return
-      }
-      case 'fault_cleared': {
-        const code = detail.code
-        if (isAlertType(code)) autoResolve(state.id, code, at, 'fault_cleared')
-        return
-      }
-      case 'mode_change':
-        return
-      default:
-        break
-    }
-    if (ELEVATOR_INFO_CODES.has(e.code)) return
-    const type = e.code
-    if (type === 'trapped') {
-      const status = snapshots.statusFields(state.id)
-      const betweenFloors = detail.levelled === false || status.levelled === false
-      raise(ctx, 'trapped', at, {
-        isRepeat: true,
-        title: betweenFloors ? TRAPPED_BETWEEN_FLOORS_TITLE : TRAPPED_AT_FLOOR_TITLE,
-        details: { source: 'event', betweenFloors, ...detail },
-      })
-      return
-    }
-    const severity = type === 'overspeed' ? overspeedSeverity(detail, elevator) : undefined
-    raise(ctx, type, at, { isRepeat: true, severity, details: { source: 'event', ...detail } })
   }
 
   // ---- scale rules ----
@@ -326,7 +255,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         return
       case 'elevator_event':
         snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
-        if (device.kind === 'elevator') elevatorEvent(ctx, device, state, reading.data, at)
+        if (device.kind === 'elevator') elevatorEventRules.handle(ctx, device, reading.data, at)
         return
       case 'scale_status':
         snapshots.setStatus(device.id, reading.data)
@@ -637,6 +566,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         snapshots.clear()
         episodes.clear()
         elevatorStatusRules.clear()
+        elevatorEventRules.clear()
         log.info('alerts engine stopped')
       }
     },
