@@ -4,7 +4,9 @@
  * process), same run. Not a test: it prints a table and the ratio (docs/benchmarks.md has the figures).
  *
  *   npm run bench:ingest -- [--devices 1000] [--messages 200] [--inflight 10] [--runs 3]
- *                           [--client raw|mqttjs] [--only both|ingest|baseline]
+ *                           [--client raw|mqttjs] [--only both|all|ingest|baseline|broker]
+ *
+ * `--only all` adds a third row: the platform's broker without ingest (where the time goes).
  *
  * The ingest run is the all-in-one deployment: the real broker (registry auth, ACL) with ingest as its
  * in-process sink, writing to a real InfluxDB 1.x started here (INFLUX_API=1). A device's PUBACK is sent
@@ -15,8 +17,12 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { parseArgs } from 'node:util'
 import { Aedes } from 'aedes'
+import { Registry as PromRegistry } from 'prom-client'
+import { createBroker } from '../broker/broker.ts'
+import { BrokerConfigSchema } from '../broker/config.ts'
 import { silentLogger } from '../domain/logger.ts'
 import { countsByDevice, ingestConfig, makeFleet, startStack, tempDir } from '../ingest/testing.ts'
+import type { Registry } from '../registry/registry.ts'
 import { createTestDatabase, startInfluxd } from '../test/support/influxd.ts'
 import {
   type LoadDevice,
@@ -42,7 +48,7 @@ const inflightPerDevice = Number(values.inflight)
 const runs = Number(values.runs)
 const client = values.client === 'mqttjs' ? 'mqttjs' : 'raw'
 
-type Row = { kind: 'baseline' | 'ingest'; run: number; result: LoadResult; note: string }
+type Row = { kind: 'baseline' | 'broker' | 'ingest'; run: number; result: LoadResult; note: string }
 
 /** CPU seconds (user + system) a process has used so far, from /proc. */
 function cpuSeconds(pid: number | undefined): number {
@@ -91,7 +97,14 @@ async function measuredLoad(url: string, devices: LoadDevice[], influxPid: numbe
     const wall = (performance.now() - started) / 1000
     const self = process.cpuUsage(self0)
     const pct = (seconds: number): string => `${Math.round((seconds / wall) * 100)}%`
-    const cpu = `cpu: platform ${pct((self.user + self.system) / 1e6)}, influxd ${pct(cpuSeconds(influxPid) - influx0)}, generator ${pct(generator1 - generator0)}`
+    const platformS = (self.user + self.system) / 1e6
+    const perReading = (seconds: number): string =>
+      `${((seconds / Math.max(1, result.ackedTotal)) * 1e6).toFixed(1)} µs`
+    const influxS = cpuSeconds(influxPid) - influx0
+    const cpu =
+      `cpu: platform ${pct(platformS)} (${perReading(platformS)}/reading)` +
+      (influxPid === undefined ? '' : `, influxd ${pct(influxS)} (${perReading(influxS)})`) +
+      `, generator ${pct(generator1 - generator0)}`
     return { result, cpu }
   } finally {
     clearInterval(sampler)
@@ -118,6 +131,28 @@ async function baseline(devices: LoadDevice[]): Promise<{ result: LoadResult; cp
   }
 }
 
+/**
+ * For attribution only (not the baseline of the ratio): the platform's broker (registry auth, ACL,
+ * metrics) without ingest behind it, so the table shows what the broker adds and what ingest adds.
+ */
+async function brokerOnly(
+  registry: Registry,
+  devices: LoadDevice[],
+): Promise<{ result: LoadResult; cpu: string }> {
+  const broker = createBroker({
+    config: BrokerConfigSchema.parse({ MQTT_PORT: '0', MQTT_HOST: '127.0.0.1' }),
+    logger: silentLogger(),
+    registry,
+    metrics: new PromRegistry(),
+  })
+  await broker.start()
+  try {
+    return await measuredLoad(`mqtt://127.0.0.1:${broker.port()}`, devices, undefined)
+  } finally {
+    await broker.stop()
+  }
+}
+
 async function main(): Promise<void> {
   const data = tempDir('bench-ingest-')
   const influxDir = tempDir('bench-influxd-')
@@ -130,12 +165,17 @@ async function main(): Promise<void> {
         `client ${client}, ${runs} run(s); InfluxDB 1.x at ${influxd.url}`,
     )
     for (let run = 1; run <= runs; run++) {
-      if (values.only !== 'ingest') {
+      if (values.only !== 'ingest' && values.only !== 'broker') {
         const { result, cpu } = await baseline(devices)
-        rows.push({ kind: 'baseline', run, result, note: cpu.replace(/, influxd.*generator/, ', generator') })
+        rows.push({ kind: 'baseline', run, result, note: cpu })
         report(rows.at(-1))
       }
-      if (values.only !== 'baseline') {
+      if (values.only === 'all' || values.only === 'broker') {
+        const { result, cpu } = await brokerOnly(registry, devices)
+        rows.push({ kind: 'broker', run, result, note: cpu })
+        report(rows.at(-1))
+      }
+      if (values.only !== 'baseline' && values.only !== 'broker') {
         const db = await createTestDatabase(influxd.url, `bench${run}`)
         const stack = await startStack({
           registry,
@@ -205,7 +245,7 @@ function stats(values: number[]): { min: number; median: number; max: number } {
 function summary(rows: Row[]): void {
   console.log('\n               readings/s (min / median / max)      p50 ms (median)   p99 ms (median)')
   const medians: Record<string, number> = {}
-  for (const kind of ['baseline', 'ingest'] as const) {
+  for (const kind of ['baseline', 'broker', 'ingest'] as const) {
     const mine = rows.filter((r) => r.kind === kind)
     if (mine.length === 0) continue
     const rate = stats(mine.map((r) => r.result.ratePerS))

@@ -138,6 +138,17 @@ export function createIngest(deps: IngestDeps) {
     now,
   })
 
+  // Label children resolved once per type: a labelled inc() hashes its labels on every call.
+  const receivedByType = new Map<string, { inc(): void }>()
+  function countReceived(type: string): void {
+    let child = receivedByType.get(type)
+    if (child === undefined) {
+      child = metrics.received.labels(type)
+      receivedByType.set(type, child)
+    }
+    child.inc()
+  }
+
   // ---- dead letters: group commit, one transaction per tick ----
   let pendingDead: PendingDeadLetter[] = []
   let isDeadFlushScheduled = false
@@ -210,6 +221,8 @@ export function createIngest(deps: IngestDeps) {
     if (!isInfluxUp) {
       log.info({ target: writer?.target, spool: spool.depth() }, 'InfluxDB takes writes')
       lastDownLogAt = 0
+      // A direct write got through: the replayer need not sit out its backoff.
+      backoffWake.wake?.()
     }
     isInfluxUp = true
   }
@@ -457,7 +470,7 @@ export function createIngest(deps: IngestDeps) {
     const result = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
     if (!result.ok) {
       const parsed = parseTopic(message.topic)
-      metrics.received.inc({ type: parsed?.direction === 'uplink' ? parsed.type : 'unknown' })
+      countReceived(parsed?.direction === 'uplink' ? parsed.type : 'unknown')
       const { rejection } = result
       return deadLetter({
         at: message.receivedAt,
@@ -469,7 +482,7 @@ export function createIngest(deps: IngestDeps) {
       })
     }
     const { reading } = result
-    metrics.received.inc({ type: reading.type })
+    countReceived(reading.type)
     const context = registry.getDeviceContext(reading.deviceId)
     if (context === null) {
       return deadLetter({
@@ -624,7 +637,7 @@ export function createIngest(deps: IngestDeps) {
     async recordAlertChange(change: AlertChange): Promise<void> {
       requireRunning()
       counts.received++
-      metrics.received.inc({ type: 'alert_change' })
+      countReceived('alert_change')
       return add(alertChangeLine(change))
     },
 
@@ -632,7 +645,7 @@ export function createIngest(deps: IngestDeps) {
     async reject(message: InboundMessage, reason: DeadLetterReason, detail: string): Promise<void> {
       requireRunning()
       counts.received++
-      metrics.received.inc({ type: 'unknown' })
+      countReceived('unknown')
       return deadLetter({
         at: message.receivedAt,
         topic: message.topic,

@@ -154,14 +154,20 @@ export function createLineEncoder() {
     reading(reading: Reading, context: DeviceContext): string {
       const data: Record<string, unknown> = reading.data
       const code = 'code' in reading.data ? reading.data.code : null
-      let fields = ''
+      const measurement = UPLINK[reading.type].measurement
+      // Joined once into a flat string: a chain of concatenations would stay a tree of small strings
+      // for as long as the line waits in a batch, and cost the garbage collector accordingly.
+      const parts: string[] = [prefix(measurement, context, code), ' ']
+      let isFirst = true
       for (const spec of SORTED_FIELDS[reading.type]) {
         const value = fieldValue(spec.kind, spec.key === 'receivedAt' ? reading.receivedAt : data[spec.key])
         if (value === null) continue
-        fields = fields === '' ? spec.assign + value : `${fields},${spec.assign}${value}`
+        if (!isFirst) parts.push(',')
+        parts.push(spec.assign, value)
+        isFirst = false
       }
-      const measurement = UPLINK[reading.type].measurement
-      return `${prefix(measurement, context, code)} ${fields} ${readingTimeUs(reading.data.ts, reading.data.seq)}`
+      parts.push(' ', String(readingTimeUs(reading.data.ts, reading.data.seq)))
+      return parts.join('')
     },
   }
 }
