@@ -1,15 +1,8 @@
 import cron, { type ScheduledTask } from 'node-cron'
 import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
-import type { ScaleEvent, ScaleStatus } from '../domain/protocol.ts'
 import type { Reading } from '../domain/reading.ts'
-import {
-  type Device,
-  type DeviceContext,
-  type Scale,
-  type SiteCategory,
-  SiteCategorySchema,
-} from '../domain/registry-types.ts'
+import { type Device, type Scale, type SiteCategory, SiteCategorySchema } from '../domain/registry-types.ts'
 import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
@@ -27,13 +20,8 @@ import { createOffline } from './engine/offline.ts'
 import { createRecords } from './engine/records.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
 import { createRuleState, num, RULE } from './engine/rule-state.ts'
-import {
-  ALERT_RULES,
-  isAlertType,
-  RESOLVED_BY_VERIFICATION,
-  SCALE_ALERT_CODES,
-  SCALE_TAMPER_CODES,
-} from './rules.ts'
+import { createScaleRules } from './engine/scale-rules.ts'
+import { RESOLVED_BY_VERIFICATION } from './rules.ts'
 import { openAlertsDb, prepareStatements, type Row, type Statements, toAccident } from './store.ts'
 import {
   ALERT_TYPES,
@@ -53,7 +41,6 @@ type DeviceState = {
   /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
   statusSeen: number[]
   eventSeen: number[]
-  counters: { param: number; calibration: number } | null
 }
 
 /** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
@@ -137,6 +124,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
   const elevatorEventRules = createElevatorEventRules({ config, ruleState, lifecycle, records, snapshots })
 
+  const scaleRules = createScaleRules({ config, certification, ruleState, lifecycle, episodes })
+
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
     return { db, st }
@@ -150,7 +139,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         id: deviceId,
         statusSeen: [],
         eventSeen: [],
-        counters: null,
       }
       devices.set(deviceId, state)
     }
@@ -160,11 +148,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   function restoreRuleState(): void {
     ruleState.restore({
       ...elevatorStatusRules.restorers,
-      [RULE.scaleCounters]: (deviceId, value) => {
-        const param = num(value.param)
-        const calibration = num(value.calibration)
-        stateOf(deviceId).counters = param !== null && calibration !== null ? { param, calibration } : null
-      },
+      ...scaleRules.restorers,
       ...elevatorEventRules.restorers,
       [RULE.eventSeqs]: (deviceId, value) => {
         stateOf(deviceId).eventSeen = Array.isArray(value.window)
@@ -172,54 +156,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
           : []
       },
     })
-  }
-
-  // ---- scale rules ----
-  function scaleStatus(ctx: DeviceContext, state: DeviceState, s: ScaleStatus, at: number): void {
-    const isZeroOff = Math.abs(s.zeroOffsetE) > config.ZERO_OFFSET_LIMIT_E
-    episodes.update(ctx, 'zero_offset', at, isZeroOff ? ALERT_RULES.zero_offset.severity : null, {
-      zeroOffsetE: s.zeroOffsetE,
-      limitE: config.ZERO_OFFSET_LIMIT_E,
-    })
-    if (!isZeroOff) autoResolve(state.id, 'zero_offset', at, 'status: zero back within limit')
-
-    // A broken seal reported in status; episodes keep this to one verification lookup per episode.
-    if (!s.sealIntact && !episodes.isOngoing(state.id, 'seal_broken')) {
-      if (certification.openVerificationOf(state.id)) episodes.begin(state.id, 'seal_broken', 'info')
-      else episodes.update(ctx, 'seal_broken', at, ALERT_RULES.seal_broken.severity, { source: 'status' })
-    } else if (s.sealIntact) {
-      episodes.end(state.id, 'seal_broken')
-    }
-
-    // Legal-metrology counters: any change outside an open verification is a tamper signal.
-    const previous = state.counters
-    const current = { param: s.paramCounter, calibration: s.calibrationCounter }
-    if (
-      previous === null ||
-      previous.param !== current.param ||
-      previous.calibration !== current.calibration
-    ) {
-      state.counters = current
-      ruleState.save(state.id, RULE.scaleCounters, current)
-      if (previous !== null && !certification.openVerificationOf(state.id)) {
-        raise(ctx, 'counter_changed', at, {
-          isRepeat: true,
-          details: {
-            paramCounter: { from: previous.param, to: current.param },
-            calibrationCounter: { from: previous.calibration, to: current.calibration },
-          },
-        })
-      }
-    }
-  }
-
-  function scaleEvent(ctx: DeviceContext, state: DeviceState, e: ScaleEvent, at: number): void {
-    if (!SCALE_ALERT_CODES.has(e.code)) return
-    // JJG 539: a verifier opens the case and re-seals it; tamper signals inside a verification are expected.
-    if (SCALE_TAMPER_CODES.has(e.code) && certification.openVerificationOf(state.id)) return
-    const type: unknown = e.code
-    if (!isAlertType(type)) return
-    raise(ctx, type, at, { isRepeat: true, details: { source: 'event', ...(e.detail ?? {}) } })
   }
 
   // ---- the hot path ----
@@ -259,11 +195,11 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         return
       case 'scale_status':
         snapshots.setStatus(device.id, reading.data)
-        scaleStatus(ctx, state, reading.data, at)
+        scaleRules.status(ctx, reading.data, at)
         return
       case 'scale_event':
         snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
-        scaleEvent(ctx, state, reading.data, at)
+        scaleRules.event(ctx, reading.data, at)
         return
       case 'scale_weighing':
         return
@@ -567,6 +503,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
         episodes.clear()
         elevatorStatusRules.clear()
         elevatorEventRules.clear()
+        scaleRules.clear()
         log.info('alerts engine stopped')
       }
     },
