@@ -1,15 +1,14 @@
-import cron, { type ScheduledTask } from 'node-cron'
-import { addDays, daysBetween, shanghaiDate, shanghaiMidnight, validUntil } from '../domain/dates.ts'
+import { addDays, shanghaiMidnight } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
 import type { Reading } from '../domain/reading.ts'
-import { type Device, type Scale, type SiteCategory, SiteCategorySchema } from '../domain/registry-types.ts'
+import { type SiteCategory, SiteCategorySchema } from '../domain/registry-types.ts'
 import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
 import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
-import { type Guard, SYSTEM } from './engine/deps.ts'
+import type { Guard } from './engine/deps.ts'
 import { createDeviceSnapshots } from './engine/device-snapshots.ts'
 import { createElevatorEventRules } from './engine/elevator-events.ts'
 import { createElevatorStatusRules } from './engine/elevator-status.ts'
@@ -21,20 +20,9 @@ import { createRecords } from './engine/records.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
 import { createRuleState, num, RULE } from './engine/rule-state.ts'
 import { createScaleRules } from './engine/scale-rules.ts'
-import { RESOLVED_BY_VERIFICATION } from './rules.ts'
+import { createScheduledScans } from './engine/scheduled-scans.ts'
 import { openAlertsDb, prepareStatements, type Row, type Statements, toAccident } from './store.ts'
-import {
-  ALERT_TYPES,
-  type AlertEngine,
-  type AlertEngineDeps,
-  type AlertType,
-  type ComplianceReport,
-} from './types.ts'
-
-/** Devices evaluated between two yields of a scheduled scan. */
-const SCAN_CHUNK = 500
-/** Asia/Shanghai has kept UTC+8 without daylight saving since 1991; cron runs in its local time. */
-const TIMEZONE = 'Asia/Shanghai'
+import { ALERT_TYPES, type AlertEngine, type AlertEngineDeps, type ComplianceReport } from './types.ts'
 
 type DeviceState = {
   id: string
@@ -64,8 +52,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
   let isRunning = false
-  let cronTask: ScheduledTask | null = null
-  let unsubscribeRegistry: (() => void) | null = null
 
   const book = createAlertBook({ store })
   const ruleState = createRuleState({ store, clock })
@@ -89,7 +75,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     raised: metrics.raised,
     resolved: metrics.resolved,
   })
-  const { raise, resolve, autoResolve } = lifecycle
   const offline = createOffline({
     config,
     registry,
@@ -125,6 +110,19 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   const elevatorEventRules = createElevatorEventRules({ config, ruleState, lifecycle, records, snapshots })
 
   const scaleRules = createScaleRules({ config, certification, ruleState, lifecycle, episodes })
+
+  const scans = createScheduledScans({
+    config,
+    registry,
+    clock,
+    log,
+    store,
+    isRunning: () => isRunning,
+    certification,
+    book,
+    lifecycle,
+    scanSeconds: metrics.scanSeconds,
+  })
 
   function store(): { db: SqliteDatabase; st: Statements } {
     if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
@@ -204,177 +202,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       case 'scale_weighing':
         return
     }
-  }
-
-  // ---- scheduled scans ----
-  type ScanFacts = {
-    today: string
-    lastMaintenance: ReadonlyMap<string, number>
-    pendingDeclaration: ReadonlySet<string>
-    lastPassedVerification: ReadonlyMap<string, number>
-  }
-
-  function ensure(
-    device: Device,
-    type: AlertType,
-    condition: boolean,
-    at: number,
-    details: Record<string, unknown>,
-    reason: string,
-  ): void {
-    if (!condition) {
-      autoResolve(device.id, type, at, reason)
-      return
-    }
-    if (book.activeOf(device.id, type)) return
-    const ctx = registry.getDeviceContext(device.id)
-    if (ctx) raise(ctx, type, at, { isRepeat: false, details })
-  }
-
-  function evaluateDevice(device: Device, facts: ScanFacts): void {
-    const at = clock.now()
-    const { today } = facts
-    if (!device.inService) {
-      for (const type of [
-        'maintenance_overdue',
-        'inspection_due',
-        'inspection_overdue',
-        'verification_due',
-        'verification_overdue',
-      ] as const) {
-        autoResolve(device.id, type, at, 'device out of service')
-      }
-      return
-    }
-    if (device.kind === 'elevator') {
-      const logged = facts.lastMaintenance.get(device.id) ?? null
-      const last = Math.max(device.lastMaintenanceAt ?? 0, logged ?? 0) || null
-      const reference = last ?? device.createdAt
-      const days = daysBetween(shanghaiDate(reference), today)
-      // TSG T5002: half-monthly maintenance; more than 15 days without one is overdue.
-      ensure(
-        device,
-        'maintenance_overdue',
-        days > config.MAINTENANCE_INTERVAL_DAYS,
-        at,
-        {
-          lastMaintenanceAt: last,
-          lastMaintenanceOn: last === null ? null : shanghaiDate(last),
-          daysSince: days,
-          intervalDays: config.MAINTENANCE_INTERVAL_DAYS,
-        },
-        'maintenance within the interval',
-      )
-      const due =
-        device.nextInspectionDue ??
-        (device.lastInspectionOn
-          ? validUntil(device.lastInspectionOn, certification.inspectionPeriodMonths)
-          : null)
-      if (due === null) return
-      const left = daysBetween(today, due)
-      const details = { dueOn: due, daysLeft: left }
-      ensure(device, 'inspection_overdue', left < 0, at, details, 'inspection due date no longer passed')
-      ensure(
-        device,
-        'inspection_due',
-        left >= 0 && left <= config.INSPECTION_DUE_SOON_DAYS && !facts.pendingDeclaration.has(device.id),
-        at,
-        details,
-        left < 0 ? 'superseded: overdue' : 'declared or no longer due soon',
-      )
-      return
-    }
-    evaluateScale(device, facts, at)
-  }
-
-  function evaluateScale(scale: Scale, facts: ScanFacts, at: number): void {
-    const due =
-      scale.nextVerificationDue ??
-      (scale.lastVerificationOn
-        ? validUntil(scale.lastVerificationOn, config.VERIFICATION_PERIOD_MONTHS)
-        : null)
-    if (due !== null) {
-      const left = daysBetween(facts.today, due)
-      const details = { dueOn: due, daysLeft: left }
-      ensure(scale, 'verification_overdue', left < 0, at, details, 'verified: due date no longer passed')
-      ensure(
-        scale,
-        'verification_due',
-        left >= 0 && left <= config.VERIFICATION_DUE_SOON_DAYS,
-        at,
-        details,
-        left < 0 ? 'superseded: overdue' : 'verified or no longer due soon',
-      )
-    }
-    // A passed verification after the alert opened: the verifier has checked the seal and counters.
-    const verifiedAt = facts.lastPassedVerification.get(scale.id)
-    if (verifiedAt === undefined) return
-    for (const type of RESOLVED_BY_VERIFICATION) {
-      const alert = book.activeOf(scale.id, type)
-      if (alert && alert.openedAt <= verifiedAt) resolve(alert, SYSTEM, 'passed verification', at)
-    }
-  }
-
-  function scanFacts(deviceId?: string): ScanFacts {
-    const { st } = store()
-    const lastMaintenance = new Map<string, number>()
-    if (deviceId) {
-      const row = st.lastMaintenanceOf.get(deviceId) as Row | undefined
-      if (row && row.at !== null) lastMaintenance.set(deviceId, Number(row.at))
-    } else {
-      for (const row of st.lastMaintenanceAll.all() as Row[])
-        lastMaintenance.set(String(row.device_id), Number(row.at))
-    }
-    const pendingDeclaration = new Set<string>()
-    for (const i of certification.listInspections(deviceId))
-      if (i.inspectedOn === null) pendingDeclaration.add(i.deviceId)
-    const lastPassedVerification = new Map<string, number>()
-    for (const v of certification.listVerifications(deviceId)) {
-      if (v.passed !== true || v.closedAt === null) continue
-      lastPassedVerification.set(
-        v.deviceId,
-        Math.max(v.closedAt, lastPassedVerification.get(v.deviceId) ?? 0),
-      )
-    }
-    return { today: shanghaiDate(clock.now()), lastMaintenance, pendingDeclaration, lastPassedVerification }
-  }
-
-  function evaluateDeviceById(deviceId: string): void {
-    if (!isRunning) return
-    try {
-      const device = registry.getDevice(deviceId)
-      if (device) evaluateDevice(device, scanFacts(deviceId))
-    } catch (err) {
-      log.error({ err, deviceId }, 'device re-evaluation failed')
-    }
-  }
-
-  async function runScheduledScans(): Promise<void> {
-    if (!isRunning) return
-    const started = performance.now()
-    const facts = scanFacts()
-    let failed = 0
-    // Page through the registry and yield between pages: reading and evaluating 20,000 devices in one
-    // go would hold the event loop for a second, and with it a trapped-passenger alert.
-    for (let offset = 0; ; offset += SCAN_CHUNK) {
-      if (offset > 0) await new Promise<void>((resolve) => setImmediate(resolve))
-      if (!isRunning) return
-      const page = registry.listDevices({ limit: SCAN_CHUNK, offset })
-      for (const device of page) {
-        try {
-          evaluateDevice(device, facts)
-        } catch (err) {
-          failed++
-          log.error({ err, deviceId: device.id }, 'scheduled scan of a device failed')
-        }
-      }
-      if (page.length < SCAN_CHUNK) break
-    }
-    metrics.scanSeconds.set((performance.now() - started) / 1000)
-    log.info(
-      { today: facts.today, failed, ms: Math.round(performance.now() - started) },
-      'scheduled scan done',
-    )
   }
 
   // ---- queries ----
@@ -460,33 +287,16 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
       // confirm the condition, so a restart never raises a trapped alert from a stale status.
       elevatorStatusRules.armRestored()
-      unsubscribeRegistry = registry.onChange((change) => {
-        // After the registry's own transaction: a verification, inspection or maintenance just recorded.
-        if (change.type === 'device_changed') queueMicrotask(() => evaluateDeviceById(change.deviceId))
-      })
       offline.start(startedAt)
-      cronTask = cron.schedule(
-        config.SCAN_CRON,
-        async () => {
-          try {
-            await runScheduledScans()
-          } catch (err) {
-            log.error({ err }, 'scheduled scan failed')
-          }
-        },
-        { timezone: TIMEZONE, noOverlap: true, name: 'alerts-scheduled-scans' },
-      )
+      scans.start()
       log.info({ activeAlerts: book.activeCount(), devices: offline.deviceCount() }, 'alerts engine started')
-      if (config.SCAN_ON_START) await runScheduledScans()
+      if (config.SCAN_ON_START) await scans.run()
     },
 
     async stop() {
       if (!db) return
       isRunning = false
-      if (cronTask) await cronTask.destroy()
-      cronTask = null
-      unsubscribeRegistry?.()
-      unsubscribeRegistry = null
+      await scans.stop()
       offline.stop()
       deadlines.stop()
       elevatorStatusRules.stop()
@@ -533,7 +343,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
     deviceSnapshot: snapshots.snapshot,
 
-    runScheduledScans,
+    runScheduledScans: scans.run,
   }
 }
 
