@@ -1,13 +1,11 @@
-import { addDays, shanghaiMidnight } from '../domain/dates.ts'
 import { DomainError } from '../domain/errors.ts'
 import type { Reading } from '../domain/reading.ts'
-import { type SiteCategory, SiteCategorySchema } from '../domain/registry-types.ts'
 import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
-import { computeCompliance, parsePeriod, type RescueFact } from './compliance.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
+import { createComplianceQuery } from './engine/compliance-query.ts'
 import type { Guard } from './engine/deps.ts'
 import { createDeviceSnapshots } from './engine/device-snapshots.ts'
 import { createElevatorEventRules } from './engine/elevator-events.ts'
@@ -18,11 +16,11 @@ import { createEngineMetrics } from './engine/metrics.ts'
 import { createOffline } from './engine/offline.ts'
 import { createRecords } from './engine/records.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
-import { createRuleState, num, RULE } from './engine/rule-state.ts'
+import { createRuleState, RULE } from './engine/rule-state.ts'
 import { createScaleRules } from './engine/scale-rules.ts'
 import { createScheduledScans } from './engine/scheduled-scans.ts'
-import { openAlertsDb, prepareStatements, type Row, type Statements, toAccident } from './store.ts'
-import { ALERT_TYPES, type AlertEngine, type AlertEngineDeps, type ComplianceReport } from './types.ts'
+import { openAlertsDb, prepareStatements, type Statements } from './store.ts'
+import { ALERT_TYPES, type AlertEngine, type AlertEngineDeps } from './types.ts'
 
 type DeviceState = {
   id: string
@@ -204,74 +202,6 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     }
   }
 
-  // ---- queries ----
-  function compliance(period: { from: string; to: string }): ComplianceReport {
-    const { db } = store()
-    const p = parsePeriod(period)
-    const fromMs = shanghaiMidnight(p.from)
-    const toMs = shanghaiMidnight(addDays(p.to, 1))
-    const rescues: RescueFact[] = (
-      db
-        .prepare(
-          `SELECT a.site_category, r.* FROM rescues r JOIN alerts a ON a.id = r.alert_id
-           WHERE r.alarm_at >= ? AND r.alarm_at < ?`,
-        )
-        .all(fromMs, toMs) as Row[]
-    ).map((r) => ({
-      siteCategory: categoryOf(r.site_category),
-      alarmAt: Number(r.alarm_at),
-      acceptedAt: r.accepted_at === null ? null : Number(r.accepted_at),
-      arrivedAt: r.arrived_at === null ? null : Number(r.arrived_at),
-      acceptMissed: r.accept_missed === 1,
-      arriveMissed: r.arrive_missed === 1,
-    }))
-    const escalations = (
-      db
-        .prepare(
-          `SELECT a.site_category, t.at FROM transitions t JOIN alerts a ON a.id = t.alert_id
-           WHERE t.transition = 'escalated' AND t.at >= ? AND t.at < ?`,
-        )
-        .all(fromMs, toMs) as Row[]
-    ).map((r) => ({ siteCategory: categoryOf(r.site_category), at: Number(r.at) }))
-    const maintenance = (
-      db.prepare('SELECT device_id, ended_at FROM maintenance_log WHERE ended_at < ?').all(toMs) as Row[]
-    ).map((r) => ({ deviceId: String(r.device_id), endedAt: Number(r.ended_at) }))
-    const maintenanceBaselines = new Map<string, number>()
-    for (const { deviceId, value } of ruleState.ofRule(RULE.maintenanceBaseline)) {
-      const baseline = num(value.at)
-      if (baseline !== null) maintenanceBaselines.set(deviceId, baseline)
-    }
-    const accidents = (
-      db.prepare('SELECT * FROM accidents WHERE at >= ? AND at < ?').all(fromMs, toMs) as Row[]
-    ).map(toAccident)
-    return computeCompliance({
-      period: p,
-      now: clock.now(),
-      settings: {
-        maintenanceIntervalDays: config.MAINTENANCE_INTERVAL_DAYS,
-        declareLeadDays: config.INSPECTION_DECLARE_LEAD_DAYS,
-        rescueArriveLimitS: config.RESCUE_ARRIVE_LIMIT_S,
-        targetVerificationRate: config.TARGET_VERIFICATION_RATE,
-        targetDeclarationRate: config.TARGET_INSPECTION_DECLARATION_RATE,
-        targetInstruments: config.TARGET_INSTRUMENTS,
-      },
-      devices: registry.listDevices(),
-      siteCategories: new Map(registry.listSites().map((s) => [s.id, s.category])),
-      verifications: certification.listVerifications(),
-      inspections: certification.listInspections(),
-      maintenance,
-      maintenanceBaselines,
-      rescues,
-      escalations,
-      accidents,
-    })
-  }
-
-  function categoryOf(value: unknown): SiteCategory | null {
-    const parsed = SiteCategorySchema.safeParse(value)
-    return parsed.success ? parsed.data : null
-  }
-
   return {
     async start() {
       if (isRunning || db) return
@@ -339,7 +269,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     listMaintenance: records.listMaintenance,
     recordAccident: records.recordAccident,
     listAccidents: records.listAccidents,
-    compliance,
+    compliance: createComplianceQuery({ config, registry, clock, store, certification, ruleState }),
 
     deviceSnapshot: snapshots.snapshot,
 
