@@ -1,0 +1,88 @@
+/**
+ * The platform as the benchmark measures it: `platform/main.ts` (what `npm start` runs) in its own
+ * Node process, configured through its environment, so its CPU and memory are its own. With
+ * `cpuProfDir` it runs under `node --cpu-prof` and writes a .cpuprofile there when it stops.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { join } from 'node:path'
+
+export type PlatformProcess = {
+  pid: number | undefined
+  mqttUrl: string
+  /** SIGTERM (the platform flushes and exits), SIGKILL after `timeoutMs`; safe twice. */
+  stop(timeoutMs?: number): Promise<void>
+  /** The last lines it wrote (logs at LOG_LEVEL, errors). */
+  output(): string
+  isRunning(): boolean
+}
+
+const ROOT = join(import.meta.dirname, '..', '..')
+
+export async function startPlatformProcess(options: {
+  env: Record<string, string>
+  mqttPort: number
+  cpuProfDir?: string
+  startTimeoutMs?: number
+}): Promise<PlatformProcess> {
+  const execArgv = ['--import', 'tsx']
+  if (options.cpuProfDir) execArgv.unshift('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`)
+  const child: ChildProcess = spawn(process.execPath, [...execArgv, join(ROOT, 'platform', 'main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'warn', ...options.env, MQTT_PORT: String(options.mqttPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let tail = ''
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString()).slice(-8000)
+  }
+  child.stdout?.on('data', keep)
+  child.stderr?.on('data', keep)
+  // The platform dies with the benchmark, however it ends (SIGKILL aside).
+  const killOnExit = (): void => {
+    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+  }
+  process.once('exit', killOnExit)
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      process.removeListener('exit', killOnExit)
+      resolve()
+    }),
+  )
+
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () =>
+        reject(new Error(`platform did not start within ${options.startTimeoutMs ?? 60_000} ms:\n${tail}`)),
+      options.startTimeoutMs ?? 60_000,
+    )
+    const onData = (chunk: Buffer): void => {
+      if (!chunk.toString().includes('liftscale running')) return
+      clearTimeout(timer)
+      child.stdout?.off('data', onData)
+      resolve()
+    }
+    child.stdout?.on('data', onData)
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      reject(new Error(`platform exited (${code ?? signal}) before it started:\n${tail}`))
+    })
+  })
+
+  let stopping: Promise<void> | null = null
+  return {
+    pid: child.pid,
+    mqttUrl: `mqtt://127.0.0.1:${options.mqttPort}`,
+    stop(timeoutMs = 60_000) {
+      stopping ??= (async () => {
+        if (child.exitCode !== null || child.pid === undefined) return
+        process.kill(child.pid, 'SIGTERM')
+        const timer = setTimeout(killOnExit, timeoutMs)
+        await exited
+        clearTimeout(timer)
+      })()
+      return stopping
+    },
+    output: () => tail,
+    isRunning: () => child.exitCode === null,
+  }
+}
