@@ -1,12 +1,24 @@
+/**
+ * The alerts engine: turns readings into alerts (event, status-derived and scheduled rules), runs the
+ * alert lifecycle and the trapped-passenger rescue timeline, and computes the compliance figures.
+ *
+ * This file is the composition root: it builds the modules of ./engine/ (one idea each, see the code
+ * map in docs/alerts.md), hands each the few parts it needs, owns the database handle and the running
+ * flag, and puts the AlertEngine surface together. No rule is decided here.
+ *
+ * Hot path: `handle()` runs for every reading of every device and stays in memory; SQLite is written
+ * only when something changes (a condition starts or ends, an alert moves, an event arrives), and
+ * last-seen times are written in batches. Duration conditions and rescue deadlines run on timers so a
+ * trapped passenger is alerted when the 30 s elapse, not at the next status.
+ */
 import { DomainError } from '../domain/errors.ts'
-import type { Reading } from '../domain/reading.ts'
 import { createCertification } from '../registry/certification.ts'
 import type { SqliteDatabase } from '../registry/sqlite.ts'
 import { systemClock } from './clock.ts'
 import { createAlertBook } from './engine/alert-book.ts'
 import { createChangeFeed } from './engine/change-feed.ts'
 import { createComplianceQuery } from './engine/compliance-query.ts'
-import type { Guard } from './engine/deps.ts'
+import type { EngineBase, Guard } from './engine/deps.ts'
 import { createDeviceSnapshots } from './engine/device-snapshots.ts'
 import { createElevatorEventRules } from './engine/elevator-events.ts'
 import { createElevatorStatusRules } from './engine/elevator-status.ts'
@@ -14,28 +26,14 @@ import { createEpisodes } from './engine/episodes.ts'
 import { createLifecycle } from './engine/lifecycle.ts'
 import { createEngineMetrics } from './engine/metrics.ts'
 import { createOffline } from './engine/offline.ts'
+import { createReadings } from './engine/readings.ts'
 import { createRecords } from './engine/records.ts'
 import { createRescueDeadlines } from './engine/rescue.ts'
-import { createRuleState, RULE } from './engine/rule-state.ts'
+import { createRuleState } from './engine/rule-state.ts'
 import { createScaleRules } from './engine/scale-rules.ts'
 import { createScheduledScans } from './engine/scheduled-scans.ts'
 import { openAlertsDb, prepareStatements, type Statements } from './store.ts'
 import { ALERT_TYPES, type AlertEngine, type AlertEngineDeps } from './types.ts'
-
-type DeviceState = {
-  id: string
-  /** Flat [seq, ts, seq, ts, ...] windows of recently seen messages, per channel. */
-  statusSeen: number[]
-  eventSeen: number[]
-}
-
-/** Remembers (seq, ts) in a bounded window; true when it was there already (a QoS 1 redelivery). */
-function seenBefore(window: number[], seq: number, ts: number, size: number): boolean {
-  for (let i = 0; i < window.length; i += 2) if (window[i] === seq && window[i + 1] === ts) return true
-  window.push(seq, ts)
-  if (window.length > size * 2) window.splice(0, window.length - size * 2)
-  return false
-}
 
 export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
   const { config, registry } = deps
@@ -46,45 +44,41 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     now: () => clock.now(),
   })
 
-  const devices = new Map<string, DeviceState>()
+  // The engine's only mutable state of its own; every module holds its per-device state keyed by device.
   let db: SqliteDatabase | null = null
   let st: Statements | null = null
   let isRunning = false
+  const base: EngineBase = {
+    config,
+    registry,
+    clock,
+    log,
+    store() {
+      if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
+      return { db, st }
+    },
+    isRunning: () => isRunning,
+  }
 
-  const book = createAlertBook({ store })
-  const ruleState = createRuleState({ store, clock })
+  // Alerts and their lifecycle.
+  const book = createAlertBook(base)
   const metrics = createEngineMetrics(deps.metrics, () => book.active())
   const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
-  const deadlines = createRescueDeadlines({
-    clock,
-    log,
-    isRunning: () => isRunning,
-    book,
-    emit,
-    escalations: metrics.escalations,
-  })
+  const deadlines = createRescueDeadlines({ ...base, book, emit, escalations: metrics.escalations })
   const lifecycle = createLifecycle({
-    config,
-    clock,
-    log,
+    ...base,
     book,
     deadlines,
     emit,
     raised: metrics.raised,
     resolved: metrics.resolved,
   })
-  const offline = createOffline({
-    config,
-    registry,
-    clock,
-    log,
-    store,
-    isRunning: () => isRunning,
-    book,
-    lifecycle,
-  })
-  const snapshots = createDeviceSnapshots({ config, registry, offline })
-  const records = createRecords({ config, registry, clock, store, ruleState, lifecycle })
+
+  // What the rules keep and read.
+  const ruleState = createRuleState(base)
+  const offline = createOffline({ ...base, book, lifecycle })
+  const snapshots = createDeviceSnapshots({ ...base, offline })
+  const records = createRecords({ ...base, ruleState, lifecycle })
   const episodes = createEpisodes({ lifecycle })
   const guard: Guard = (deviceId, fn) => {
     try {
@@ -94,113 +88,35 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       log.error({ err, deviceId }, 'alert rule failed')
     }
   }
-  const elevatorStatusRules = createElevatorStatusRules({
-    config,
-    registry,
-    clock,
+
+  // The rules.
+  const elevatorStatus = createElevatorStatusRules({
+    ...base,
     ruleState,
     lifecycle,
     episodes,
     snapshots,
     guard,
   })
-
-  const elevatorEventRules = createElevatorEventRules({ config, ruleState, lifecycle, records, snapshots })
-
-  const scaleRules = createScaleRules({ config, certification, ruleState, lifecycle, episodes })
-
+  const elevatorEvents = createElevatorEventRules({ ...base, ruleState, lifecycle, records, snapshots })
+  const scale = createScaleRules({ ...base, certification, ruleState, lifecycle, episodes })
+  const readings = createReadings({
+    ...base,
+    ruleState,
+    offline,
+    snapshots,
+    elevatorStatus,
+    elevatorEvents,
+    scale,
+    metrics,
+  })
   const scans = createScheduledScans({
-    config,
-    registry,
-    clock,
-    log,
-    store,
-    isRunning: () => isRunning,
+    ...base,
     certification,
     book,
     lifecycle,
     scanSeconds: metrics.scanSeconds,
   })
-
-  function store(): { db: SqliteDatabase; st: Statements } {
-    if (!db || !st) throw new DomainError('NOT_STARTED', 'the alerts engine is not started')
-    return { db, st }
-  }
-
-  // ---- device state ----
-  function stateOf(deviceId: string): DeviceState {
-    let state = devices.get(deviceId)
-    if (!state) {
-      state = {
-        id: deviceId,
-        statusSeen: [],
-        eventSeen: [],
-      }
-      devices.set(deviceId, state)
-    }
-    return state
-  }
-
-  function restoreRuleState(): void {
-    ruleState.restore({
-      ...elevatorStatusRules.restorers,
-      ...scaleRules.restorers,
-      ...elevatorEventRules.restorers,
-      [RULE.eventSeqs]: (deviceId, value) => {
-        stateOf(deviceId).eventSeen = Array.isArray(value.window)
-          ? value.window.filter((v) => typeof v === 'number')
-          : []
-      },
-    })
-  }
-
-  // ---- the hot path ----
-  function handleReading(reading: Reading): void {
-    if (!isRunning) return
-    const ctx = registry.getDeviceContext(reading.deviceId)
-    if (!ctx) {
-      metrics.unknownDevices.inc()
-      return
-    }
-    const state = stateOf(reading.deviceId)
-    const at = reading.receivedAt
-    const isEvent = reading.type === 'elevator_event' || reading.type === 'scale_event'
-    if (reading.type !== 'scale_weighing') {
-      const window = isEvent ? state.eventSeen : state.statusSeen
-      if (seenBefore(window, reading.data.seq, reading.data.ts, config.SEQ_WINDOW)) {
-        metrics.duplicates.inc()
-        return
-      }
-      // Events count, so their window survives a restart (a QoS 1 redelivery may follow one).
-      if (isEvent) ruleState.save(state.id, RULE.eventSeqs, { window: state.eventSeen })
-    }
-    metrics.readings.inc({ type: reading.type })
-    offline.seen(state.id, at)
-
-    const device = ctx.device
-    switch (reading.type) {
-      case 'elevator_status':
-        if (device.kind === 'elevator') {
-          snapshots.setStatus(device.id, reading.data)
-          elevatorStatusRules.handle(ctx, device, reading.data, at)
-        }
-        return
-      case 'elevator_event':
-        snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
-        if (device.kind === 'elevator') elevatorEventRules.handle(ctx, device, reading.data, at)
-        return
-      case 'scale_status':
-        snapshots.setStatus(device.id, reading.data)
-        scaleRules.status(ctx, reading.data, at)
-        return
-      case 'scale_event':
-        snapshots.rememberEvent(state.id, at, reading.data.code, reading.data.detail)
-        scaleRules.event(ctx, reading.data, at)
-        return
-      case 'scale_weighing':
-        return
-    }
-  }
 
   return {
     async start() {
@@ -208,7 +124,12 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       db = openAlertsDb(config.DATA_DIR)
       st = prepareStatements(db)
       const startedAt = clock.now()
-      restoreRuleState()
+      ruleState.restore({
+        ...elevatorStatus.restorers,
+        ...elevatorEvents.restorers,
+        ...scale.restorers,
+        ...readings.restorers,
+      })
       offline.restore()
       book.restore()
       isRunning = true
@@ -216,7 +137,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       deadlines.armActive()
       // Duration conditions continue too. A deadline that passed while down waits for a fresh status to
       // confirm the condition, so a restart never raises a trapped alert from a stale status.
-      elevatorStatusRules.armRestored()
+      elevatorStatus.armRestored()
       offline.start(startedAt)
       scans.start()
       log.info({ activeAlerts: book.activeCount(), devices: offline.deviceCount() }, 'alerts engine started')
@@ -229,28 +150,31 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       await scans.stop()
       offline.stop()
       deadlines.stop()
-      elevatorStatusRules.stop()
+      elevatorStatus.stop()
       try {
         offline.flushAll()
       } finally {
         db.close()
         db = null
         st = null
-        book.clear()
-        devices.clear()
-        offline.clear()
-        snapshots.clear()
-        episodes.clear()
-        elevatorStatusRules.clear()
-        elevatorEventRules.clear()
-        scaleRules.clear()
+        for (const part of [
+          book,
+          readings,
+          offline,
+          snapshots,
+          episodes,
+          elevatorStatus,
+          elevatorEvents,
+          scale,
+        ])
+          part.clear()
         log.info('alerts engine stopped')
       }
     },
 
     async handle(reading) {
       try {
-        handleReading(reading)
+        readings.handle(reading)
       } catch (err) {
         metrics.errors.inc()
         log.error({ err, deviceId: reading.deviceId, type: reading.type }, 'alert rules failed for a reading')
@@ -258,9 +182,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     },
 
     listAlerts: book.list,
-    getAlert(id) {
-      return book.get(id)
-    },
+    getAlert: book.get,
     getTransitions: book.transitionsOf,
     act: lifecycle.act,
     onChange,
@@ -269,10 +191,9 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     listMaintenance: records.listMaintenance,
     recordAccident: records.recordAccident,
     listAccidents: records.listAccidents,
-    compliance: createComplianceQuery({ config, registry, clock, store, certification, ruleState }),
+    compliance: createComplianceQuery({ ...base, certification, ruleState }),
 
     deviceSnapshot: snapshots.snapshot,
-
     runScheduledScans: scans.run,
   }
 }

@@ -20,6 +20,8 @@ import type { Lifecycle } from './lifecycle.ts'
 import type { Records } from './records.ts'
 import { num, RULE, type RuleState } from './rule-state.ts'
 
+export type ElevatorEventRules = ReturnType<typeof createElevatorEventRules>
+
 export function createElevatorEventRules(
   deps: Pick<EngineBase, 'config'> & {
     ruleState: Pick<RuleState, 'save'>

@@ -21,6 +21,8 @@ import type { Episodes } from './episodes.ts'
 import type { Lifecycle } from './lifecycle.ts'
 import { RULE, type RuleState } from './rule-state.ts'
 
+export type ElevatorStatusRules = ReturnType<typeof createElevatorStatusRules>
+
 export function createElevatorStatusRules(
   deps: Pick<EngineBase, 'config' | 'registry' | 'clock'> & {
     ruleState: Pick<RuleState, 'save'>

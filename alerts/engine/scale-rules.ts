@@ -19,6 +19,8 @@ import { num, RULE, type RuleState } from './rule-state.ts'
 
 type Counters = { param: number; calibration: number }
 
+export type ScaleRules = ReturnType<typeof createScaleRules>
+
 export function createScaleRules(
   deps: Pick<EngineBase, 'config'> & {
     certification: Pick<Certification, 'openVerificationOf'>
