@@ -401,7 +401,7 @@ export function createIngest(deps: IngestDeps) {
         error = result.error
         if (error === null) {
           await spool.commit(chunk)
-          metrics.replayed.inc(chunk.lines.length)
+          metrics.replayed.inc(dataLines(chunk.lines))
           markUp()
           delay = config.INGEST_RETRY_MIN_MS
           // New batches can go straight to InfluxDB again: send whatever waits.
@@ -464,7 +464,9 @@ export function createIngest(deps: IngestDeps) {
     }
   }
 
-  async function take(message: InboundMessage): Promise<void> {
+  // Not async: a valid reading returns its batch's promise, shared by every message of the batch, so
+  // the hot path allocates no promise per message (they would live as long as the write takes).
+  function take(message: InboundMessage): Promise<void> {
     requireRunning()
     counts.received++
     const result = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
@@ -504,12 +506,12 @@ export function createIngest(deps: IngestDeps) {
       log.error({ err, deviceId: reading.deviceId }, 'reading listener failed')
     }
     if (listened === null) return stored
-    await Promise.all([
+    return Promise.all([
       stored,
       listened.catch((err: unknown) =>
         log.error({ err, deviceId: reading.deviceId }, 'reading listener failed'),
       ),
-    ])
+    ]).then(() => undefined)
   }
 
   const accept: MessageSink = (message) => {
