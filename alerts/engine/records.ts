@@ -23,7 +23,7 @@ import type {
 import type { EngineBase } from './deps.ts'
 import type { Lifecycle } from './lifecycle.ts'
 import { RULE, type RuleState } from './rule-state.ts'
-import { sqlWhere } from './sql-where.ts'
+import { type Condition, sqlWhere } from './sql-where.ts'
 
 /** One maintenance session, checked, as the log stores it. */
 export type MaintenanceSession = {
@@ -75,6 +75,19 @@ export function createRecords(
     return record
   }
 
+  /** One page of a register, newest first; 100 rows unless told. */
+  function page(
+    table: 'maintenance_log' | 'accidents',
+    timeColumn: 'ended_at' | 'at',
+    paging: { limit?: number; offset?: number },
+    conditions: readonly Condition[],
+  ): Row[] {
+    const { clause, args } = sqlWhere(conditions)
+    return store()
+      .db.prepare(`SELECT * FROM ${table} ${clause} ORDER BY ${timeColumn} DESC, id DESC LIMIT ? OFFSET ?`)
+      .all(...args, paging.limit ?? 100, paging.offset ?? 0) as Row[]
+  }
+
   return {
     /** A session reported by the device itself (maintenance_end), already checked by the protocol. */
     insertMaintenance,
@@ -109,17 +122,12 @@ export function createRecords(
     },
 
     listMaintenance(filter: MaintenanceFilter): MaintenanceRecord[] {
-      const { db } = store()
-      const { clause, args } = sqlWhere([
+      return page('maintenance_log', 'ended_at', filter, [
         ['device_id = ?', filter.deviceId || undefined],
         ['tenant_id = ?', filter.tenantId || undefined],
         ['ended_at >= ?', filter.from],
         ['ended_at < ?', filter.to],
-      ])
-      const rows = db
-        .prepare(`SELECT * FROM maintenance_log ${clause} ORDER BY ended_at DESC, id DESC LIMIT ? OFFSET ?`)
-        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
-      return rows.map(toMaintenance)
+      ]).map(toMaintenance)
     },
 
     /** DomainError NOT_FOUND (site or device) / INVALID_INPUT. */
@@ -147,16 +155,11 @@ export function createRecords(
     },
 
     listAccidents(filter: AccidentFilter): AccidentRecord[] {
-      const { db } = store()
-      const { clause, args } = sqlWhere([
+      return page('accidents', 'at', filter, [
         ['site_id = ?', filter.siteId || undefined],
         ['at >= ?', filter.from],
         ['at < ?', filter.to],
-      ])
-      const rows = db
-        .prepare(`SELECT * FROM accidents ${clause} ORDER BY at DESC, id DESC LIMIT ? OFFSET ?`)
-        .all(...args, filter.limit ?? 100, filter.offset ?? 0) as Row[]
-      return rows.map(toAccident)
+      ]).map(toAccident)
     },
   }
 }
