@@ -648,6 +648,96 @@ describe('records and snapshots', () => {
   })
 })
 
+describe('active alert counts', () => {
+  it('counts active alerts per type, severity, kind, site, tenant and category; open ones as unacknowledged', async () => {
+    const h = await harness()
+    h.registry.createElevator({
+      id: 'el-2',
+      siteId: 'mall-1',
+      tenantId: 'firm-1',
+      registrationCode: '31104201002019000002',
+      ratedSpeedMps: 1,
+      floors: 10,
+    })
+    expect(h.engine.activeAlertCounts()).toEqual([])
+
+    await h.engine.handle(h.elevatorEvent('el-1', 'door_close_fault'))
+    await h.engine.handle(h.elevatorEvent('el-1', 'door_close_fault')) // a repeat: the same alert
+    await h.engine.handle(h.elevatorEvent('el-2', 'door_close_fault'))
+    await h.engine.handle(h.elevatorEvent('el-1', 'safety_circuit_open'))
+    await h.engine.handle(h.scaleEvent('sc-1', 'case_opened'))
+    const el2Door = activeOf(h, 'el-2', 'door_close_fault')[0]
+    const safety = activeOf(h, 'el-1', 'safety_circuit_open')[0]
+    if (!el2Door || !safety) throw new Error('alerts not raised')
+    h.engine.act(el2Door.id, 'acknowledge', { actor: 'officer-wang' })
+    h.engine.act(safety.id, 'resolve', { actor: 'officer-wang', note: 'circuit reset on site' })
+
+    expect(h.engine.activeAlertCounts()).toEqual([
+      {
+        type: 'door_close_fault',
+        severity: 'warning',
+        kind: 'elevator',
+        siteId: 'mall-1',
+        tenantId: 'firm-1',
+        siteCategory: 'mall',
+        active: 2,
+        unacknowledged: 1,
+      },
+      {
+        type: 'case_opened',
+        severity: 'major',
+        kind: 'scale',
+        siteId: 'market-1',
+        tenantId: 'op-1',
+        siteCategory: 'market',
+        active: 1,
+        unacknowledged: 1,
+      },
+    ])
+    // The figures agree with what the API lists.
+    const listed = h.engine.listAlerts({ status: 'active', limit: 100, offset: 0 })
+    const counted = h.engine.activeAlertCounts()
+    expect(counted.reduce((n, c) => n + c.active, 0)).toBe(listed.total)
+    expect(counted.reduce((n, c) => n + c.unacknowledged, 0)).toBe(
+      listed.items.filter((a) => a.status === 'open').length,
+    )
+  })
+
+  it('follows a severity raised and an escalation into their new group, and survives a restart', async () => {
+    const h = await harness()
+    await h.engine.handle(h.elevatorEvent('el-1', 'overspeed', { factor: 1.3 }))
+    expect(h.engine.activeAlertCounts().map((c) => [c.type, c.severity, c.active])).toEqual([
+      ['overspeed', 'warning', 1],
+    ])
+    await h.engine.handle(h.elevatorEvent('el-1', 'overspeed', { factor: 1.45 }))
+    expect(h.engine.activeAlertCounts().map((c) => [c.type, c.severity, c.active])).toEqual([
+      ['overspeed', 'critical', 1],
+    ])
+
+    // A scale's major tamper alert and a trapped passenger whose rescue is late; 31 silent minutes
+    // also take both devices offline.
+    await h.engine.handle(h.scaleEvent('sc-1', 'param_changed'))
+    await h.engine.handle(h.elevatorEvent('el-1', 'trapped'))
+    h.clock.advance(31 * MINUTE)
+    const trapped = activeOf(h, 'el-1', 'trapped')[0]
+    expect(trapped?.escalated).toBe(true)
+    if (trapped) h.engine.act(trapped.id, 'acknowledge', { actor: 'officer-wang' })
+    const before = h.engine.activeAlertCounts()
+    expect(before.map((c) => [c.kind, c.type, c.severity, c.active, c.unacknowledged])).toEqual([
+      ['elevator', 'offline', 'warning', 1, 1],
+      ['elevator', 'overspeed', 'critical', 1, 1],
+      ['elevator', 'trapped', 'critical', 1, 0],
+      ['scale', 'offline', 'warning', 1, 1],
+      ['scale', 'param_changed', 'major', 1, 1],
+    ])
+
+    await h.restart()
+    expect(h.engine.activeAlertCounts()).toEqual(before)
+    await h.engine.stop()
+    expect(h.engine.activeAlertCounts()).toEqual([])
+  })
+})
+
 /** The clock `minutes` from now (negative: before now). */
 function T(h: Harness, minutes: number): number {
   return h.clock.now() + minutes * MINUTE

@@ -195,6 +195,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
 
     deviceSnapshot: snapshots.snapshot,
     runScheduledScans: scans.run,
+    activeAlertCounts: book.counts,
   }
 }
 

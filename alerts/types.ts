@@ -269,6 +269,23 @@ export type Clock = {
 
 export type AlertChangeEvent = { change: AlertChange; alert: Alert }
 
+/**
+ * Active alerts of one group (type, severity, kind, site, tenant, site category), for the periodic
+ * `alerts_active` snapshot in InfluxDB that Grafana reads. Only groups with an active alert appear.
+ */
+export type ActiveAlertCount = {
+  type: AlertType
+  severity: AlertSeverity
+  kind: DeviceKind
+  siteId: string | null
+  tenantId: string | null
+  siteCategory: SiteCategory | null
+  /** Open + acknowledged. */
+  active: number
+  /** Open only: nobody has acknowledged them yet. */
+  unacknowledged: number
+}
+
 export type AlertEngine = {
   start(): Promise<void>
   stop(): Promise<void>
@@ -293,6 +310,11 @@ export type AlertEngine = {
   deviceSnapshot(deviceId: string): DeviceSnapshot | null
   /** What cron runs: maintenance, inspection and verification due/overdue. */
   runScheduledScans(): Promise<void>
+  /**
+   * Active alerts counted by group, from memory (no SQL): cheap enough to call every minute.
+   * Sorted by kind, type, severity (most severe first), site, tenant. Empty while the engine is stopped.
+   */
+  activeAlertCounts(): ActiveAlertCount[]
 }
 
 /** What `createAlertEngine(deps)` (engine.ts) takes. */

@@ -9,7 +9,14 @@
  */
 import type { AlertStatus } from '../../domain/alert-change.ts'
 import { ALERT_SELECT, type Row, toAlert, toTransition } from '../store.ts'
-import type { Alert, AlertFilter, AlertType, Transition } from '../types.ts'
+import {
+  type ActiveAlertCount,
+  type Alert,
+  type AlertFilter,
+  type AlertType,
+  SEVERITY_RANK,
+  type Transition,
+} from '../types.ts'
 import type { EngineBase } from './deps.ts'
 import { sqlWhere } from './sql-where.ts'
 
@@ -95,6 +102,31 @@ export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
     },
     activeCount(): number {
       return activeById.size
+    },
+    /** Active alerts counted by (type, severity, kind, site, tenant, site category). */
+    counts(): ActiveAlertCount[] {
+      const groups = new Map<string, ActiveAlertCount>()
+      for (const alert of activeById.values()) {
+        const { type, severity, deviceKind: kind, siteId, tenantId, siteCategory } = alert
+        const group = JSON.stringify([type, severity, kind, siteId, tenantId, siteCategory])
+        let count = groups.get(group)
+        if (!count) {
+          count = { type, severity, kind, siteId, tenantId, siteCategory, active: 0, unacknowledged: 0 }
+          groups.set(group, count)
+        }
+        count.active++
+        if (alert.status === 'open') count.unacknowledged++
+      }
+      const text = (v: string | null) => v ?? ''
+      return [...groups.values()].sort(
+        (a, b) =>
+          a.kind.localeCompare(b.kind) ||
+          a.type.localeCompare(b.type) ||
+          SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+          text(a.siteId).localeCompare(text(b.siteId)) ||
+          text(a.tenantId).localeCompare(text(b.tenantId)) ||
+          text(a.siteCategory).localeCompare(text(b.siteCategory)),
+      )
     },
 
     /** Writes a new alert with its first transitions, then indexes it. */
