@@ -6,7 +6,7 @@
  * that `--smoke` completes). docs/benchmarks.md has the figures and what limits each profile.
  *
  *   npm run bench -- [--profile throughput|district|connections|all] [--runs 3] [--json] [--smoke]
- *     throughput:  [--devices 1000] [--messages 200] [--inflight 10] [--no-mosquitto]
+ *     throughput:  [--devices 1000] [--messages 200] [--inflight 10] [--targets aedes,mosquitto,platform]
  *     district:    [--elevators 10000] [--scales 10000] [--duration 180] [--warmup 15]
  *                  [--trapped-every 3] [--trapped-after 5] [--hour 8]
  *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32]
@@ -33,7 +33,8 @@ const USAGE = `usage: npm run bench -- [options]
   --source-addresses N   spread connections over 127.0.0.2 … 127.0.0.(N+1) (default 8)
   --cache-dir DIR        where provisioned fleets are kept (default $TMPDIR/liftscale-bench)
   --seed S               fleet and simulation seed (default bench)
-throughput:  --devices 1000 --messages 200 (per device) --inflight 10 (per device) --no-mosquitto
+throughput:  --devices 1000 --messages 200 (per device) --inflight 10 (per device)
+             --targets aedes,mosquitto,platform (which servers, in this order)
 district:    --elevators 10000 --scales 10000 --duration 180 (s) --warmup 15 (s)
              --trapped-every 3 (s) --trapped-after 5 (s, TRAPPED_AFTER_S) --hour 8 (Asia/Shanghai)
 connections: --connections 50000 --hold 60 (s) --connect-concurrency 32 (per generator)`
@@ -53,7 +54,7 @@ const { values } = parseArgs({
     devices: { type: 'string' },
     messages: { type: 'string' },
     inflight: { type: 'string' },
-    'no-mosquitto': { type: 'boolean', default: false },
+    targets: { type: 'string', default: 'aedes,mosquitto,platform' },
     elevators: { type: 'string' },
     scales: { type: 'string' },
     duration: { type: 'string' },
@@ -74,6 +75,7 @@ if (values.help) {
 }
 
 const PROFILES = ['throughput', 'district', 'connections'] as const
+const TARGETS = ['aedes', 'mosquitto', 'platform'] as const
 const profiles = values.profile === 'all' ? [...PROFILES] : PROFILES.filter((p) => p === values.profile)
 if (profiles.length === 0) {
   process.stderr.write(`unknown profile ${values.profile}\n${USAGE}\n`)
@@ -106,7 +108,7 @@ const options: BenchOptions = {
     devices: num(values.devices, 1000, 20),
     messages: num(values.messages, 200, 30),
     inflight: num(values.inflight, 10, 5),
-    isMosquittoOn: !values['no-mosquitto'],
+    targets: TARGETS.filter((t) => values.targets.split(',').includes(t)),
   },
   district: {
     elevators: num(values.elevators, 10_000, 20),

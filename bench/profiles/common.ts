@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { createTestDatabase, freePort, influxQuery, startInfluxd } from '../../platform/local-influxd.ts'
 import type { SecretCost } from '../lib/fleet-cache.ts'
 import { type createProcessWatch, findPid } from '../lib/proc.ts'
-import type { ProcessFigures } from '../lib/report.ts'
+import type { ProcessFigures, TargetName } from '../lib/report.ts'
 
 export type BenchOptions = {
   runs: number
@@ -15,7 +15,7 @@ export type BenchOptions = {
   generators: number
   sourceAddresses: string[]
   cacheRoot: string | undefined
-  throughput: { devices: number; messages: number; inflight: number; isMosquittoOn: boolean }
+  throughput: { devices: number; messages: number; inflight: number; targets: TargetName[] }
   district: {
     elevators: number
     scales: number

@@ -95,8 +95,10 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
     // Throughput is not about logins: the fleet's secrets use a cheap hash (ingest/testing.ts).
     const { registry, devices } = await makeFleet(template.dir, t.devices, 'bench')
     registry.close()
-    const mosquitto = t.isMosquittoOn ? findMosquitto() : null
-    if (t.isMosquittoOn && mosquitto === null) log('throughput: mosquitto is not installed; no reference row')
+    const mosquitto = t.targets.includes('mosquitto') ? findMosquitto() : null
+    if (t.targets.includes('mosquitto') && mosquitto === null) {
+      log('throughput: mosquitto is not installed; no reference row')
+    }
     for (let run = 1; run <= o.runs; run++) {
       const runRows: Row[] = []
       const push = (m: Measured, extraNotes: string[] = []): Row => {
@@ -109,11 +111,13 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
         return row
       }
 
-      const aedes = await startAedesProcess()
-      try {
-        push(await measure(o, 'aedes', aedes.url, devices, aedes.pid, null))
-      } finally {
-        await aedes.stop()
+      if (t.targets.includes('aedes')) {
+        const aedes = await startAedesProcess()
+        try {
+          push(await measure(o, 'aedes', aedes.url, devices, aedes.pid, null))
+        } finally {
+          await aedes.stop()
+        }
       }
 
       if (mosquitto) {
@@ -127,9 +131,10 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
         }
       }
 
-      const influx = await startRunInflux()
+      const influx = t.targets.includes('platform') ? await startRunInflux() : null
       const data = tempDir('bench-throughput-data-')
       try {
+        if (influx === null) continue
         copyFileSync(registryFile(template.dir), registryFile(data.dir))
         const { env, mqttPort } = await platformEnv({ dataDir: data.dir, influx })
         const platform = await startPlatformProcess({
@@ -149,19 +154,22 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
         row.stored = stored
         row.lost = Math.max(0, acked - stored) + (measured.result.publishedTotal - measured.result.ackedTotal)
       } finally {
-        await influx.stop()
+        await influx?.stop()
         data.remove()
+        rows.push(...ratios(runRows))
       }
-
-      const base = runRows.find((r) => r.target === 'aedes')
-      for (const r of runRows) {
-        if (r.target === 'platform' && base && base.readingsPerS > 0)
-          r.ratio = r.readingsPerS / base.readingsPerS
-      }
-      rows.push(...runRows)
     }
   } finally {
     template.remove()
   }
   return rows
+}
+
+/** Each platform row gets its ratio to raw Aedes of the same run. */
+function ratios(runRows: Row[]): Row[] {
+  const base = runRows.find((r) => r.target === 'aedes')
+  for (const r of runRows) {
+    if (r.target === 'platform' && base && base.readingsPerS > 0) r.ratio = r.readingsPerS / base.readingsPerS
+  }
+  return runRows
 }
