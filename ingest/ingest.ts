@@ -44,6 +44,11 @@ export type IngestDeps = {
   /** Every validated reading, in arrival order (the alerts service, in memory). */
   onReading?: ReadingListener
   now?: () => number
+  /**
+   * The InfluxDB side; by default built from config (INFLUX_URL unset: none, readings wait in the
+   * spool). Unit tests pass a fake.
+   */
+  influx?: Pick<InfluxWriter, 'write' | 'probe' | 'createDatabase' | 'target'>
 }
 
 export type IngestStats = {
@@ -122,7 +127,7 @@ export function createIngest(deps: IngestDeps) {
     logger: log.child({ part: 'spool' }),
     now,
   })
-  let writer: InfluxWriter | null = null
+  let writer: Pick<InfluxWriter, 'write' | 'probe' | 'createDatabase' | 'target'> | null = null
   let deadLetterStore: DeadLetterStore | null = null
   let isInfluxUp = false
   let isStarted = false
@@ -601,13 +606,13 @@ export function createIngest(deps: IngestDeps) {
         maxPayloadBytes: config.DEAD_LETTER_MAX_PAYLOAD_BYTES,
       })
       await spool.open()
-      if (config.INFLUX_URL === undefined) {
+      if (deps.influx === undefined && config.INFLUX_URL === undefined) {
         log.warn(
           { spool: spool.depth() },
           'INFLUX_URL is not set: readings are kept in the spool and written once it is set',
         )
       } else {
-        writer = createInfluxWriter({ ...config, INFLUX_URL: config.INFLUX_URL }, log)
+        writer = deps.influx ?? createInfluxWriter({ ...config, INFLUX_URL: config.INFLUX_URL ?? '' }, log)
         if (config.INFLUX_CREATE_DB) {
           await writer.createDatabase().catch((err: unknown) => log.error({ err }, 'CREATE DATABASE failed'))
         }
