@@ -405,9 +405,9 @@ export function createIngest(deps: IngestDeps) {
         const result = await deliver(chunk.lines)
         error = result.error
         if (error === null) {
+          markUp()
           await spool.commit(chunk)
           metrics.replayed.inc(dataLines(chunk.lines))
-          markUp()
           delay = config.INGEST_RETRY_MIN_MS
           // New batches can go straight to InfluxDB again: send whatever waits.
           pump()
