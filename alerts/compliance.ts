@@ -12,6 +12,7 @@ import type { ComplianceFigures, ComplianceReport, Ratio } from './types.ts'
 export type ComplianceSettings = {
   maintenanceIntervalDays: number
   declareLeadDays: number
+  rescueAcceptLimitS: number
   rescueArriveLimitS: number
   targetVerificationRate: number
   targetDeclarationRate: number
@@ -285,6 +286,7 @@ export function computeCompliance(input: ComplianceInput): ComplianceReport {
   return {
     period: { from, to, timezone: 'Asia/Shanghai' },
     generatedAt: input.now,
+    rescueLimits: { acceptS: settings.rescueAcceptLimitS, arriveS: settings.rescueArriveLimitS },
     overall: figures(overall, true),
     byCategory: {
       market: of('market'),

@@ -196,6 +196,8 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     deviceSnapshot: snapshots.snapshot,
     runScheduledScans: scans.run,
     activeAlertCounts: book.counts,
+    activeRescues: book.rescues,
+    maintenanceDue: scans.maintenanceDue,
   }
 }
 

@@ -56,6 +56,13 @@ export const ALERT_TYPES = [
 ] as const
 export type AlertType = (typeof ALERT_TYPES)[number]
 
+/** The calendar's overdue alerts: what the console's board counts as `overdue`. */
+export const OVERDUE_ALERT_TYPES = [
+  'maintenance_overdue',
+  'inspection_overdue',
+  'verification_overdue',
+] as const satisfies readonly AlertType[]
+
 /** Ordered so that a larger index is more severe. */
 export const SEVERITY_RANK: Record<AlertSeverity, number> = { info: 0, warning: 1, major: 2, critical: 3 }
 
@@ -138,6 +145,10 @@ export type AlertFilter = {
   status?: AlertStatus | 'active'
   type?: AlertType
   severity?: AlertSeverity
+  /** Any of these types (with `type` as well, both must hold). */
+  types?: readonly AlertType[]
+  /** Any of these severities (with `severity` as well, both must hold). */
+  severities?: readonly AlertSeverity[]
   siteId?: string
   tenantId?: string
   deviceId?: string
@@ -248,8 +259,24 @@ export type ComplianceFigures = {
 export type ComplianceReport = {
   period: { from: string; to: string; timezone: 'Asia/Shanghai' }
   generatedAt: number
+  /** RESCUE_ACCEPT_LIMIT_S and RESCUE_ARRIVE_LIMIT_S: the lines the rescue figures are held to. */
+  rescueLimits: { acceptS: number; arriveS: number }
   overall: ComplianceFigures
   byCategory: Record<SiteCategory, ComplianceFigures>
+}
+
+/**
+ * An elevator's half-monthly maintenance as the scheduled scan judges it (TSG T5002): due
+ * MAINTENANCE_INTERVAL_DAYS Shanghai calendar days after the last one (or after registration).
+ */
+export type MaintenanceDue = {
+  /** The latest of the registry's date and the maintenance log; null when never maintained. */
+  lastMaintenanceAt: number | null
+  intervalDays: number
+  /** The last day within the interval (YYYY-MM-DD, Asia/Shanghai). */
+  dueOn: string
+  /** Past `dueOn` and in service: what raises `maintenance_overdue` at the next scan. */
+  isOverdue: boolean
 }
 
 export type DeviceSnapshot = {
@@ -268,6 +295,12 @@ export type Clock = {
 }
 
 export type AlertChangeEvent = { change: AlertChange; alert: Alert }
+
+/**
+ * An alert as the HTTP API and its live stream present it: with the names a person reads, from the
+ * registry (null when the device has no name or the registry no longer knows it).
+ */
+export type NamedAlert = Alert & { deviceName: string | null; siteName: string | null }
 
 /**
  * Active alerts of one group (type, severity, kind, site, tenant, site category), for the periodic
@@ -315,6 +348,10 @@ export type AlertEngine = {
    * Sorted by kind, type, severity (most severe first), site, tenant. Empty while the engine is stopped.
    */
   activeAlertCounts(): ActiveAlertCount[]
+  /** Active alerts that carry a rescue timeline (trapped passengers), from memory. Empty while stopped. */
+  activeRescues(): Alert[]
+  /** An elevator's maintenance due date; null for a scale or a device the registry does not know. */
+  maintenanceDue(deviceId: string): MaintenanceDue | null
 }
 
 /** What `createAlertEngine(deps)` (engine.ts) takes. */

@@ -103,6 +103,10 @@ export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
     activeCount(): number {
       return activeById.size
     },
+    /** Active alerts that carry a rescue timeline (trapped passengers). */
+    rescues(): Alert[] {
+      return [...activeById.values()].filter((alert) => alert.rescue !== null)
+    },
     /** Active alerts counted by (type, severity, kind, site, tenant, site category). */
     counts(): ActiveAlertCount[] {
       const groups = new Map<string, ActiveAlertCount>()
@@ -194,6 +198,12 @@ export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
         filter.status === 'active' ? `a.status <> 'resolved'` : ['a.status = ?', filter.status || undefined],
         ['a.type = ?', filter.type],
         ['a.severity = ?', filter.severity],
+        // A list of values as one JSON parameter: the statement keeps one `?` whatever the count.
+        ['a.type IN (SELECT value FROM json_each(?))', filter.types && JSON.stringify(filter.types)],
+        [
+          'a.severity IN (SELECT value FROM json_each(?))',
+          filter.severities && JSON.stringify(filter.severities),
+        ],
         ['a.site_id = ?', filter.siteId],
         ['a.tenant_id = ?', filter.tenantId],
         ['a.device_id = ?', filter.deviceId],

@@ -72,6 +72,7 @@ export function createComplianceQuery(
       settings: {
         maintenanceIntervalDays: config.MAINTENANCE_INTERVAL_DAYS,
         declareLeadDays: config.INSPECTION_DECLARE_LEAD_DAYS,
+        rescueAcceptLimitS: config.RESCUE_ACCEPT_LIMIT_S,
         rescueArriveLimitS: config.RESCUE_ARRIVE_LIMIT_S,
         targetVerificationRate: config.TARGET_VERIFICATION_RATE,
         targetDeclarationRate: config.TARGET_INSPECTION_DECLARATION_RATE,

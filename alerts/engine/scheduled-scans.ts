@@ -13,12 +13,12 @@
  */
 import cron, { type ScheduledTask } from 'node-cron'
 import type { Gauge } from 'prom-client'
-import { daysBetween, shanghaiDate, validUntil } from '../../domain/dates.ts'
-import type { Device, Scale } from '../../domain/registry-types.ts'
+import { addDays, daysBetween, shanghaiDate, validUntil } from '../../domain/dates.ts'
+import type { Device, Elevator, Scale } from '../../domain/registry-types.ts'
 import type { Certification } from '../../registry/certification.ts'
 import { RESOLVED_BY_VERIFICATION } from '../rules.ts'
 import type { Row } from '../store.ts'
-import type { AlertType } from '../types.ts'
+import type { AlertType, MaintenanceDue } from '../types.ts'
 import type { AlertBook } from './alert-book.ts'
 import { type EngineBase, SYSTEM } from './deps.ts'
 import type { Lifecycle } from './lifecycle.ts'
@@ -43,6 +43,31 @@ type DueRule = {
   dueSoonDays: number
   overdueCleared: string
   dueSoonCleared: string
+}
+
+/**
+ * TSG T5002: half-monthly maintenance; more than `intervalDays` Shanghai calendar days since the last
+ * one (or since registration, for an elevator never maintained) is overdue. `logged` is the latest
+ * end in the maintenance log.
+ */
+export function maintenanceDueOf(
+  elevator: Pick<Elevator, 'lastMaintenanceAt' | 'createdAt' | 'inService'>,
+  logged: number | null,
+  today: string,
+  intervalDays: number,
+): { due: MaintenanceDue; daysSince: number } {
+  const last = Math.max(elevator.lastMaintenanceAt ?? 0, logged ?? 0) || null
+  const since = shanghaiDate(last ?? elevator.createdAt)
+  const daysSince = daysBetween(since, today)
+  return {
+    due: {
+      lastMaintenanceAt: last,
+      intervalDays,
+      dueOn: addDays(since, intervalDays),
+      isOverdue: elevator.inService && daysSince > intervalDays,
+    },
+    daysSince,
+  }
 }
 
 /** The due date: the registered one, else the last date plus the period. */
@@ -134,19 +159,17 @@ export function createScheduledScans(
     }
     if (device.kind === 'elevator') {
       const logged = facts.lastMaintenance.get(device.id) ?? null
-      const last = Math.max(device.lastMaintenanceAt ?? 0, logged ?? 0) || null
-      const reference = last ?? device.createdAt
-      const days = daysBetween(shanghaiDate(reference), today)
-      // TSG T5002: half-monthly maintenance; more than 15 days without one is overdue.
+      const maintenance = maintenanceDueOf(device, logged, today, config.MAINTENANCE_INTERVAL_DAYS)
+      const last = maintenance.due.lastMaintenanceAt
       ensure(
         device,
         'maintenance_overdue',
-        days > config.MAINTENANCE_INTERVAL_DAYS,
+        maintenance.due.isOverdue,
         at,
         {
           lastMaintenanceAt: last,
           lastMaintenanceOn: last === null ? null : shanghaiDate(last),
-          daysSince: days,
+          daysSince: maintenance.daysSince,
           intervalDays: config.MAINTENANCE_INTERVAL_DAYS,
         },
         'maintenance within the interval',
@@ -243,6 +266,14 @@ export function createScheduledScans(
 
   return {
     run,
+    /** An elevator's maintenance due date as the next scan will judge it; null for anything else. */
+    maintenanceDue(deviceId: string): MaintenanceDue | null {
+      const device = registry.getDevice(deviceId)
+      if (device?.kind !== 'elevator') return null
+      const row = store().st.lastMaintenanceOf.get(deviceId) as Row | undefined
+      const logged = row && row.at !== null ? Number(row.at) : null
+      return maintenanceDueOf(device, logged, shanghaiDate(clock.now()), config.MAINTENANCE_INTERVAL_DAYS).due
+    },
     /** Re-evaluates a device when the registry changes it; runs every device on SCAN_CRON. */
     start(): void {
       unsubscribeRegistry = registry.onChange((change) => {
