@@ -8,7 +8,7 @@ import { Counter, type Registry } from 'prom-client'
 import { alertTopic } from '../../domain/alert-change.ts'
 import type { Logger } from '../../domain/logger.ts'
 import type { DeviceContext } from '../../domain/registry-types.ts'
-import type { Alert, AlertChangeEvent, AlertEngine } from '../types.ts'
+import type { Alert, AlertChangeEvent, AlertEngine, NamedAlert } from '../types.ts'
 import type { NotifyConfig } from './config.ts'
 import type { AlertMessage, MessageExtra } from './formats.ts'
 import { createSseHub, type SseHub } from './sse.ts'
@@ -18,7 +18,7 @@ export type NotifierDeps = {
   config: NotifyConfig
   logger: Logger
   engine: Pick<AlertEngine, 'onChange'>
-  /** Device, site and tenant of an alert, for the webhook messages. */
+  /** Device, site and tenant of an alert, for the webhook messages and the names on the stream. */
   registry: { getDeviceContext(deviceId: string): DeviceContext | null }
   metrics: Registry
   /** The queue's SQLite file; DATA_DIR/notifications.db unless given. */
@@ -49,6 +49,18 @@ export function alertLink(publicUrl: string, alertId: string): string {
 
 export function messageExtra(alert: Alert): MessageExtra {
   return { title: alert.title.zh, arriveDeadline: alert.rescue?.arriveDeadline ?? null }
+}
+
+/**
+ * The alert as the HTTP API and its live stream show it: with its device's and site's names. The site
+ * is named only while the device is still there (an alert keeps the site it was raised at).
+ */
+export function withNames(alert: Alert, context: DeviceContext | null): NamedAlert {
+  return {
+    ...alert,
+    deviceName: context?.device.name ?? null,
+    siteName: context && context.site.id === alert.siteId ? context.site.name : null,
+  }
 }
 
 export function createNotifier(deps: NotifierDeps): Notifier {
@@ -112,7 +124,9 @@ export function createNotifier(deps: NotifierDeps): Notifier {
   function onChange(event: AlertChangeEvent): void {
     // Each channel on its own: a failure of one never keeps a change from the others or the engine.
     try {
-      sse.publish(event)
+      // The stream carries the alert as the API shows it; the change stays the AlertChange message.
+      const context = deps.registry.getDeviceContext(event.alert.deviceId)
+      sse.publish({ change: event.change, alert: withNames(event.alert, context) })
     } catch (err) {
       listenerErrors.inc({ channel: 'sse' })
       log.error({ err, alertId: event.change.alertId }, 'SSE publish failed')

@@ -161,8 +161,9 @@ export function createSseHub(deps: SseHubDeps) {
         if (missed === null) head += 'event: reset\ndata: {}\n\n'
         else for (const b of missed) if (visible(client, b.event)) head += b.frame
       }
-      // `ready` carries the current id, so even a client that saw no change replays from here.
-      head += `id: ${boot}.${seq}\nevent: ready\ndata: {}\n\n`
+      // `ready` carries the current id, so even a client that saw no change replays from here, and the
+      // heartbeat interval, so a client knows how long a silent connection may last before it is dead.
+      head += `id: ${boot}.${seq}\nevent: ready\ndata: {"heartbeatMs":${config.SSE_HEARTBEAT_MS}}\n\n`
       clients.add(client)
       res.on('close', () => clients.delete(client))
       write(client, head)
