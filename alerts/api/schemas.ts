@@ -49,6 +49,34 @@ export const TimeQuerySchema = z
   })
   .describe('ms since epoch, YYYY-MM-DD (midnight Asia/Shanghai) or ISO 8601 date-time')
 
+/**
+ * An optional query parameter of several values from a fixed set: repeated (`type=a&type=b`), comma-separated
+ * (`type=a,b`) or both. Answers the distinct values in the order given; an unknown value is a 400 on
+ * the parameter, naming the value.
+ */
+export function manyOf<const T extends string>(values: readonly T[]) {
+  const known = new Set<string>(values)
+  const isKnown = (value: string): value is T => known.has(value)
+  return z
+    .union([z.string().max(2000), z.array(z.string().max(2000)).max(100)])
+    .transform((input, ctx) => {
+      const given = [input].flat().flatMap((v) => v.split(','))
+      const items = [...new Set(given.map((v) => v.trim()).filter((v) => v !== ''))]
+      const unknown = items.filter((v) => !isKnown(v))
+      if (items.length === 0 || unknown.length > 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message:
+            items.length === 0 ? 'expected at least one value' : `unknown value(s): ${unknown.join(', ')}`,
+        })
+        return z.NEVER
+      }
+      return items.filter(isKnown)
+    })
+    .optional()
+    .describe(`one or more of: ${values.join(', ')}; repeated or comma-separated`)
+}
+
 export function pageQuery(maxPage: number) {
   return {
     limit: z.coerce.number().int().min(1).max(maxPage).default(50),
@@ -166,8 +194,85 @@ export const AlertSchema = named(
     resolutionNote: z.string().nullable(),
     escalated: z.boolean(),
     rescue: RescueSchema.nullable(),
+    deviceName: z.string().nullable().describe('the device’s name in the registry, if it has one'),
+    siteName: z
+      .string()
+      .nullable()
+      .describe('the name of the site the alert was raised at, while the device is still there'),
   }),
   'Alert',
+)
+
+export const AlertSummarySchema = named(
+  z.object({
+    open: z.int().describe('active, not acknowledged'),
+    acknowledged: z.int().describe('active, acknowledged'),
+    critical: z.int().describe('active, critical'),
+    rescuesInProgress: z.int().describe('active trapped-passenger alerts'),
+    rescuesLate: z
+      .int()
+      .describe('of those, past their accept deadline unaccepted or their arrive deadline without arrival'),
+    overdue: z.int().describe('active maintenance, inspection and verification overdue alerts'),
+  }),
+  'AlertSummary',
+)
+
+export const MaintenanceDueSchema = named(
+  z.object({
+    lastMaintenanceAt: Ms.nullable(),
+    intervalDays: z.int(),
+    dueOn: IsoDate.describe('last day within MAINTENANCE_INTERVAL_DAYS of the last maintenance'),
+    isOverdue: z.boolean(),
+  }),
+  'MaintenanceDue',
+)
+
+const RatioShape = { numerator: z.number(), denominator: z.number(), rate: z.number().nullable() }
+const RatioSchema = z.object(RatioShape)
+
+const ComplianceFiguresSchema = named(
+  z.object({
+    verification: z.object({ ...RatioShape, target: z.number(), meetsTarget: z.boolean().nullable() }),
+    inspectionDeclaration: z.object({
+      ...RatioShape,
+      target: z.number(),
+      meetsTarget: z.boolean().nullable(),
+      declaredInTime: z.int(),
+    }),
+    maintenance: z.object({ ...RatioShape, records: z.int() }),
+    rescue: z.object({
+      rescues: z.int(),
+      arrived: z.int(),
+      medianArrivalS: z.number().nullable(),
+      p90ArrivalS: z.number().nullable(),
+      withinLimit: RatioSchema,
+      medianAcceptS: z.number().nullable(),
+      acceptMissed: z.int(),
+      arriveMissed: z.int(),
+    }),
+    escalations: z.int(),
+    instruments: z.object({
+      registered: z.int(),
+      inService: z.int(),
+      target: z.number().nullable(),
+      share: z.number().nullable(),
+    }),
+    fatalAccidents: z.object({ count: z.int(), target: z.number(), meetsTarget: z.boolean() }),
+  }),
+  'ComplianceFigures',
+)
+
+export const ComplianceReportSchema = named(
+  z.object({
+    period: z.object({ from: IsoDate, to: IsoDate, timezone: z.literal('Asia/Shanghai') }),
+    generatedAt: Ms,
+    rescueLimits: z
+      .object({ acceptS: z.number(), arriveS: z.number() })
+      .describe('RESCUE_ACCEPT_LIMIT_S and RESCUE_ARRIVE_LIMIT_S of the engine'),
+    overall: ComplianceFiguresSchema,
+    byCategory: z.record(SiteCategorySchema, ComplianceFiguresSchema),
+  }),
+  'ComplianceReport',
 )
 
 export const TransitionSchema = named(

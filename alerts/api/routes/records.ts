@@ -13,6 +13,7 @@ import { actorOf, canSeeDevice, isTenantScoped, principalOf, requireRole } from 
 import { ErrorBodySchema } from '../errors.ts'
 import {
   AccidentRecordSchema,
+  ComplianceReportSchema,
   DeviceIdSchema,
   IdParam,
   InspectionRecordSchema,
@@ -355,12 +356,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
           'Verification rate (周检率), inspection declaration rate, maintenance, rescue times, escalations, ' +
           'instruments, fatal accidents. District-wide figures: a tenant token gets 403.',
         querystring: z.object({ from: IsoDateSchema, to: IsoDateSchema }),
-        response: {
-          200: z.looseObject({
-            period: z.object({ from: z.string(), to: z.string(), timezone: z.string() }),
-          }),
-          ...errors,
-        },
+        response: { 200: ComplianceReportSchema, ...errors },
       },
     },
     async (request) => {

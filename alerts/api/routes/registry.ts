@@ -18,6 +18,7 @@ import {
 import type { ApiDeps } from '../app.ts'
 import { canSeeDevice, isTenantScoped, principalOf, requireRole } from '../auth.ts'
 import { ErrorBodySchema } from '../errors.ts'
+import { createAlertPresenter } from '../present.ts'
 import {
   AlertSchema,
   ApiTokenSchema,
@@ -25,6 +26,7 @@ import {
   DeviceSchema,
   DeviceSnapshotSchema,
   IdParam,
+  MaintenanceDueSchema,
   pageOf,
   pageQuery,
   SiteSchema,
@@ -55,6 +57,8 @@ const DeviceDetailSchema = z.object({
   }),
   snapshot: DeviceSnapshotSchema.nullable(),
   activeAlerts: z.array(AlertSchema),
+  /** Elevators: the half-monthly maintenance due date (TSG T5002); null for scales. */
+  maintenance: MaintenanceDueSchema.nullable(),
 })
 
 type Row = Record<string, unknown>
@@ -62,6 +66,7 @@ type Row = Record<string, unknown>
 export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { registry, engine } = deps
   const page = pageQuery(deps.config.API_MAX_PAGE_SIZE)
+  const present = createAlertPresenter(registry)
 
   function visibleDevice(principal: Principal, id: string): Device {
     const device = registry.getDevice(id)
@@ -154,11 +159,13 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       }).items
       const active = new Set<string>(activeAlerts.map((a) => a.type))
       const snapshot = engine.deviceSnapshot(device.id)
+      const maintenance = engine.maintenanceDue(device.id)
       const today = shanghaiDate(Date.now())
       const pastDue = (due: string | null) => due !== null && due < today
+      // Each flag is the active alert or, between two hourly scans, the calendar already saying so.
       const flags = {
         online: snapshot?.online ?? false,
-        maintenanceOverdue: active.has('maintenance_overdue'),
+        maintenanceOverdue: active.has('maintenance_overdue') || maintenance?.isOverdue === true,
         inspectionDue: active.has('inspection_due'),
         inspectionOverdue:
           active.has('inspection_overdue') ||
@@ -176,7 +183,8 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
         credential: mayManage ? registry.getCredentialInfo(device.id) : null,
         flags,
         snapshot: snapshot ? { ...snapshot, lastStatus: snapshot.lastStatus ?? null } : null,
-        activeAlerts,
+        activeAlerts: activeAlerts.map(present),
+        maintenance,
       }
     },
   )
