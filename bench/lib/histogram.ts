@@ -69,3 +69,20 @@ export function percentilesOf(values: number[]): Percentiles {
   const pick = (q: number): number => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] ?? 0
   return { count: sorted.length, p50: pick(0.5), p99: pick(0.99), max: sorted.at(-1) ?? 0 }
 }
+
+export type SparseHistogram = { buckets: Array<[number, number]>; total: number; maxMs: number }
+
+/** Non-empty buckets only, for a small histogram sent often (a window of a few seconds). */
+export function toSparse(h: HistogramData): SparseHistogram {
+  const buckets: Array<[number, number]> = []
+  h.counts.forEach((c, i) => {
+    if (c > 0) buckets.push([i, c])
+  })
+  return { buckets, total: h.total, maxMs: h.maxMs }
+}
+
+export function fromSparse(s: SparseHistogram): HistogramData {
+  const counts = new Array<number>(HISTOGRAM_BUCKETS).fill(0)
+  for (const [i, c] of s.buckets) counts[i] = c
+  return { counts, total: s.total, maxMs: s.maxMs }
+}

@@ -52,6 +52,7 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
     let nextId = 1
     let isConnected = false
     let isClosed = false
+    let lastError = ''
     let lastWriteAt = Date.now()
     let pendingWrites: Buffer[] = []
     let isFlushScheduled = false
@@ -146,6 +147,7 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
     parser.on('error', (err) => socket.destroy(err))
     socket.on('data', (chunk) => parser.parse(chunk))
     socket.on('error', (err) => {
+      lastError = err.message.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'addr')
       if (!isConnected) {
         clearTimeout(timer)
         reject(new ConnectError(`${o.clientId}: ${err.message}`, null))
@@ -157,7 +159,7 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
       isClosed = true
       if (!isConnected) reject(new ConnectError(`${o.clientId}: closed before CONNACK`, null))
       failAll(new Error(`${o.clientId}: connection closed`))
-      if (wasConnected) for (const l of closeListeners) l('closed')
+      if (wasConnected) for (const l of closeListeners) l(lastError || 'closed by the server')
     })
     socket.on('connect', () => {
       socket.write(

@@ -20,8 +20,10 @@ export type Row = {
   acked: number
   /** Readings found in InfluxDB (platform only). */
   stored: number | null
-  /** Acknowledged but not stored (platform) or published but not acknowledged. */
+  /** Acknowledged but not in InfluxDB (platform), or acknowledged by nobody (a broker's loss). */
   lost: number
+  /** Published and never acknowledged (the device still holds them: its connection dropped, or the run ended). */
+  unacknowledged: number
   /** Publish to PUBACK: for the platform, publish to stored (PUBACK waits for InfluxDB). */
   latencyMs: Percentiles
   /** Condition complete -> trapped alert delivered to an MQTT consumer (district). */
@@ -34,6 +36,15 @@ export type Row = {
   /** Profile-specific figures (connections: held, RSS per 1000, login time …). */
   extra: Record<string, number | string>
   notes: string[]
+  /** Latency by window of the run (district, connections). */
+  timeline?: TimelinePoint[]
+}
+
+export type TimelinePoint = Percentiles & { s: number }
+
+/** `s: count p50/p99` per window, one line. */
+export function timelineText(points: TimelinePoint[]): string {
+  return points.map((p) => `${p.s}s: ${p.count} ${num(p.p50)}/${num(p.p99)}`).join(', ')
 }
 
 const num = (n: number | null | undefined, digits = 0): string =>
@@ -54,7 +65,7 @@ export function runTable(rows: Row[]): string {
     .join('|')}|`
   const lines = rows.map(
     (r) =>
-      `| ${r.profile} | ${r.target} | ${r.run} | ${r.size} | ${num(r.readingsPerS)} | ${num(r.latencyMs.p50, 1)} | ${num(r.latencyMs.p99, 1)} | ${r.alertMs ? `${num(r.alertMs.p99)} (${r.alertMs.count} alerts, ${r.alertMs.missed} missed)` : '–'} | ${num(r.lost)} | ${proc(r.processes.server)} | ${proc(r.processes.generator)} | ${proc(r.processes.influxd)} | ${r.ratio === null ? '–' : num(r.ratio, 2)} |`,
+      `| ${r.profile} | ${r.target} | ${r.run} | ${r.size} | ${num(r.readingsPerS)} | ${num(r.latencyMs.p50, 1)} | ${num(r.latencyMs.p99, 1)} | ${r.alertMs ? `${num(r.alertMs.p99)} (${r.alertMs.count} alerts, ${r.alertMs.missed} missed)` : '–'} | ${num(r.lost)}${r.unacknowledged > 0 ? ` (${num(r.unacknowledged)} unacked)` : ''} | ${proc(r.processes.server)} | ${proc(r.processes.generator)} | ${proc(r.processes.influxd)} | ${r.ratio === null ? '–' : num(r.ratio, 2)} |`,
   )
   return [head, rule, ...lines].join('\n')
 }
@@ -80,6 +91,7 @@ export type SummaryRow = {
   p99Ms: Spread | null
   alertP99Ms: Spread | null
   lost: number
+  unacknowledged: number
   alertsMissed: number
   serverCpuPct: Spread | null
   serverPeakRssMiB: Spread | null
@@ -116,6 +128,7 @@ export function summarize(rows: Row[]): SummaryRow[] {
         p99Ms: spread(g.map((r) => r.latencyMs.p99)),
         alertP99Ms: spread(g.flatMap((r) => (r.alertMs && r.alertMs.count > 0 ? [r.alertMs.p99] : []))),
         lost: g.reduce((a, r) => a + r.lost, 0),
+        unacknowledged: g.reduce((a, r) => a + r.unacknowledged, 0),
         alertsMissed: g.reduce((a, r) => a + (r.alertMs?.missed ?? 0), 0),
         serverCpuPct: spread(g.map((r) => r.processes.server.cpuPct)),
         serverPeakRssMiB: spread(g.map((r) => r.processes.server.peakRssMiB)),
@@ -146,7 +159,7 @@ export function summaryTable(summary: SummaryRow[]): string {
     .join('|')}|`
   const lines = summary.map(
     (s) =>
-      `| ${s.profile} | ${s.target} | ${s.size} | ${s.runs} | ${sp(s.readingsPerS)} | ${sp(s.p50Ms, 1)} | ${sp(s.p99Ms, 1)} | ${s.alertP99Ms ? `${sp(s.alertP99Ms)}${s.alertsMissed > 0 ? ` (${s.alertsMissed} missed)` : ''}` : '–'} | ${num(s.lost)} | ${sp(s.serverCpuPct)} | ${sp(s.serverPeakRssMiB)} | ${sp(s.generatorCpuPct)} | ${sp(s.influxdCpuPct)} | ${sp(s.influxdPeakRssMiB)} | ${sp(s.ratio, 2)} |`,
+      `| ${s.profile} | ${s.target} | ${s.size} | ${s.runs} | ${sp(s.readingsPerS)} | ${sp(s.p50Ms, 1)} | ${sp(s.p99Ms, 1)} | ${s.alertP99Ms ? `${sp(s.alertP99Ms)}${s.alertsMissed > 0 ? ` (${s.alertsMissed} missed)` : ''}` : '–'} | ${num(s.lost)}${s.unacknowledged > 0 ? ` (${num(s.unacknowledged)} unacked)` : ''} | ${sp(s.serverCpuPct)} | ${sp(s.serverPeakRssMiB)} | ${sp(s.generatorCpuPct)} | ${sp(s.influxdCpuPct)} | ${sp(s.influxdPeakRssMiB)} | ${sp(s.ratio, 2)} |`,
   )
   const extras = summary
     .filter((s) => Object.keys(s.extra).length > 0)

@@ -12,7 +12,7 @@ import { createRng } from '../../simulators/random.ts'
 import { createScaleSim, type ScaleSim } from '../../simulators/scale.ts'
 import type { SimMessage } from '../../simulators/sim-core.ts'
 import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
-import { createHistogram } from './histogram.ts'
+import { createHistogram, toSparse } from './histogram.ts'
 import { ConnectError, connectRaw, type RawConnection } from './raw-mqtt.ts'
 import type {
   ConditionTimes,
@@ -68,6 +68,9 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
   }))
   const byType = emptyByType()
   const histogram = createHistogram()
+  let windowHistogram = createHistogram()
+  let isTimelineOn = false
+  const dropReasons: Record<string, number> = {}
   const connectErrors: Record<string, number> = {}
   let attempted = 0
   let connected = 0
@@ -146,6 +149,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
         }
         acked++
         counts.acked++
+        if (isTimelineOn) windowHistogram.record(performance.now() - t0)
         if (isMeasured) {
           histogram.record(performance.now() - t0)
           measuredAcked++
@@ -178,8 +182,11 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
         })
         d.conn = conn
         connected++
-        conn.onClose(() => {
-          if (isRunning) dropped++
+        conn.onClose((reason) => {
+          if (isRunning) {
+            dropped++
+            dropReasons[reason] = (dropReasons[reason] ?? 0) + 1
+          }
           d.conn = null
           connected--
         })
@@ -263,6 +270,12 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
   goAt = Date.now()
   const goPerf = performance.now()
   measureFrom = goPerf + o.warmupMs
+  isTimelineOn = true
+  let windowIndex = 0
+  const windowTimer = setInterval(() => {
+    send({ type: 'window', index: windowIndex++, latency: toSparse(windowHistogram.data()) })
+    windowHistogram = createHistogram()
+  }, o.windowMs)
   const injectionTimers = o.injections.map((inj) =>
     setTimeout(() => {
       const d = devices.find((x) => x.spec.id === inj.deviceId)
@@ -292,6 +305,10 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
   })
   const durationMs = performance.now() - goPerf
   clearInterval(tickTimer)
+  clearInterval(windowTimer)
+  // The last, partial window (its acknowledgements may still come: they count in the total only).
+  send({ type: 'window', index: windowIndex++, latency: toSparse(windowHistogram.data()) })
+  isTimelineOn = false
   if (pingTimer) clearInterval(pingTimer)
   for (const t of injectionTimers) clearTimeout(t)
   // Everything published gets its PUBACK (or fails) before the counts are final.
@@ -309,6 +326,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
     connected: connectedAtStop,
     connectFailed,
     dropped,
+    dropReasons,
     connectErrors,
     published,
     acked,

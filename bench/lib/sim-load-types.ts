@@ -3,7 +3,7 @@ import type { UplinkType } from '../../domain/topics.ts'
 import type { ElevatorSimOptions } from '../../simulators/elevator.ts'
 import type { ScaleSimOptions } from '../../simulators/scale.ts'
 import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
-import type { HistogramData } from './histogram.ts'
+import type { HistogramData, SparseHistogram } from './histogram.ts'
 
 /** A trapped-passenger sequence started in one elevator at a known time after `go`. */
 export type TrappedInjection = {
@@ -48,6 +48,8 @@ export type SimLoadOptions = {
   startSpreadMs: number
   /** Latencies of messages published within this time after `go` are not counted (warm-up). */
   warmupMs: number
+  /** Length of the windows of the latency timeline. */
+  windowMs: number
   injections: TrappedInjection[]
 }
 
@@ -59,6 +61,8 @@ export type SimLoadResult = {
   connectFailed: number
   /** Connections that closed while the load ran. */
   dropped: number
+  /** Why they closed (socket error or "closed by the server"), with counts. */
+  dropReasons: Record<string, number>
   /** Failure reasons seen while connecting, with counts (first 20 kinds). */
   connectErrors: Record<string, number>
   published: number
@@ -99,5 +103,7 @@ export type SimToParent =
   | ({ type: 'progress' } & SimLoadProgress)
   | ({ type: 'connected' } & SimLoadProgress)
   | { type: 'condition'; times: ConditionTimes }
+  /** Publish -> PUBACK of the acknowledgements received in the `index`-th window after go. */
+  | { type: 'window'; index: number; latency: SparseHistogram }
   | { type: 'done'; result: SimLoadResult }
   | { type: 'failed'; error: string }

@@ -10,7 +10,7 @@
  */
 import { type ChildProcess, fork } from 'node:child_process'
 import { UPLINK_TYPES } from '../../domain/topics.ts'
-import { mergeHistograms } from './histogram.ts'
+import { fromSparse, type HistogramData, mergeHistograms } from './histogram.ts'
 import type {
   ConditionTimes,
   SimLoadOptions,
@@ -29,6 +29,8 @@ export type SimLoad = {
   /** Stops reporting, waits for outstanding PUBACKs, closes connections; the merged result. */
   stop(): Promise<SimLoadResult>
   progress(): SimLoadProgress
+  /** Latency of the acknowledgements received in each window after go (all processes merged). */
+  timeline(): HistogramData[]
   pids(): number[]
   kill(): void
 }
@@ -42,6 +44,7 @@ export function startSimLoad(
   const progressOf: SimLoadProgress[] = []
   const connected: Promise<void>[] = []
   const done: Promise<SimLoadResult>[] = []
+  const windows: HistogramData[][] = []
   for (let c = 0; c < n; c++) {
     // Contiguous slices: each child's devices keep their order (and the start spread its shape).
     const from = Math.floor((c * options.devices.length) / n)
@@ -71,7 +74,11 @@ export function startSimLoad(
             progressOf[c] = { attempted, connected: conn, connectFailed, published, acked }
             if (m.type === 'connected') onConnected()
           } else if (m.type === 'condition') hooks.onCondition?.(m.times)
-          else if (m.type === 'done') {
+          else if (m.type === 'window') {
+            const list = windows[m.index] ?? []
+            list.push(fromSparse(m.latency))
+            windows[m.index] = list
+          } else if (m.type === 'done') {
             isSettled = true
             resolve(m.result)
           } else if (m.type === 'failed') {
@@ -125,6 +132,7 @@ export function startSimLoad(
       return mergeResults(await Promise.all(done))
     },
     progress: total,
+    timeline: () => windows.map((parts) => mergeHistograms(parts ?? [])),
     pids: () => children.flatMap((c) => (c.pid === undefined ? [] : [c.pid])),
     kill: () => {
       for (const c of children) if (c.exitCode === null && c.pid !== undefined) process.kill(c.pid, 'SIGKILL')
@@ -137,6 +145,7 @@ function mergeResults(parts: SimLoadResult[]): SimLoadResult {
     UPLINK_TYPES.map((t) => [t, { published: 0, acked: 0 }]),
   ) as SimLoadResult['byType']
   const connectErrors: Record<string, number> = {}
+  const dropReasons: Record<string, number> = {}
   const sum = (pick: (r: SimLoadResult) => number): number => parts.reduce((a, r) => a + pick(r), 0)
   for (const r of parts) {
     for (const t of UPLINK_TYPES) {
@@ -144,12 +153,14 @@ function mergeResults(parts: SimLoadResult[]): SimLoadResult {
       byType[t].acked += r.byType[t].acked
     }
     for (const [k, v] of Object.entries(r.connectErrors)) connectErrors[k] = (connectErrors[k] ?? 0) + v
+    for (const [k, v] of Object.entries(r.dropReasons)) dropReasons[k] = (dropReasons[k] ?? 0) + v
   }
   return {
     attempted: sum((r) => r.attempted),
     connected: sum((r) => r.connected),
     connectFailed: sum((r) => r.connectFailed),
     dropped: sum((r) => r.dropped),
+    dropReasons,
     connectErrors,
     published: sum((r) => r.published),
     acked: sum((r) => r.acked),

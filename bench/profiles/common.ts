@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createTestDatabase, freePort, influxQuery, startInfluxd } from '../../platform/local-influxd.ts'
 import type { SecretCost } from '../lib/fleet-cache.ts'
+import { type HistogramData, percentiles } from '../lib/histogram.ts'
 import { type createProcessWatch, findPid } from '../lib/proc.ts'
-import type { ProcessFigures, TargetName } from '../lib/report.ts'
+import type { ProcessFigures, TargetName, TimelinePoint } from '../lib/report.ts'
 
 export type BenchOptions = {
   runs: number
@@ -77,11 +78,12 @@ export async function platformEnv(options: {
   dataDir: string
   influx: RunInflux
   extra?: Record<string, string>
-}): Promise<{ env: Record<string, string>; mqttPort: number }> {
+}): Promise<{ env: Record<string, string>; mqttPort: number; metricsUrl: string }> {
   const mqttPort = await freePort()
   const httpPort = await freePort()
   return {
     mqttPort,
+    metricsUrl: `http://127.0.0.1:${httpPort}/metrics`,
     env: {
       DATA_DIR: options.dataDir,
       MQTT_HOST: '127.0.0.1',
@@ -122,3 +124,8 @@ export function sumFigures(parts: ProcessFigures[]): ProcessFigures {
 
 export const generatorCount = (options: BenchOptions, devices: number): number =>
   options.generators > 0 ? options.generators : Math.max(1, Math.ceil(devices / 10_000))
+
+/** Latency of each timeline window, for the report (seconds after go, p50/p99 of the acks in it). */
+export function timelineOf(windows: HistogramData[], windowS: number): TimelinePoint[] {
+  return windows.map((h, i) => ({ s: (i + 1) * windowS, ...percentiles(h) }))
+}

@@ -7,25 +7,31 @@
  * reporting for `holdS`, and the platform's resident memory is read per thousand connections.
  */
 import { join } from 'node:path'
-import { cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
+import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
+import { type CachedFleet, cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
 import { percentiles } from '../lib/histogram.ts'
 import { startPlatformProcess } from '../lib/platform-process.ts'
 import { createProcessWatch, fileLimits, memory, openFiles } from '../lib/proc.ts'
-import type { Row } from '../lib/report.ts'
-import { type SimLoadResult, startSimLoad } from '../lib/sim-load.ts'
+import { type Row, timelineText } from '../lib/report.ts'
+import { describeWindow, scrapeMetrics } from '../lib/scrape.ts'
+import { type SimLoad, startSimLoad } from '../lib/sim-load.ts'
 import {
   type BenchOptions,
   figures,
   generatorCount,
   log,
   platformEnv,
+  type RunInflux,
   sleep,
   startRunInflux,
   storedReadings,
   sumFigures,
   tempDir,
+  timelineOf,
 } from './common.ts'
 import { offsetToHour } from './district.ts'
+
+const WINDOW_MS = 5000
 
 export async function runConnections(o: BenchOptions): Promise<Row[]> {
   const c = o.connections
@@ -46,137 +52,152 @@ export async function runConnections(o: BenchOptions): Promise<Row[]> {
   const devices = Array.from({ length: Math.max(els.length, scs.length) }, (_, i) => [els[i], scs[i]])
     .flat()
     .filter((x) => x !== undefined)
-  const limit = fileLimits()
   const rows: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
     const influx = await startRunInflux()
     const data = tempDir('bench-connections-data-')
-    const watch = createProcessWatch()
     try {
-      await prepareDataDir(fleet, data.dir, o.secretCost)
-      const { env, mqttPort } = await platformEnv({ dataDir: data.dir, influx })
-      const platform = await startPlatformProcess({
-        env,
-        mqttPort,
-        cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `connections-run${run}`) : undefined,
-      })
-      watch.mark('server', platform.pid)
-      await sleep(2000)
-      const rss0 = memory(platform.pid)?.rssMiB ?? 0
-      let result: SimLoadResult
-      let loginS = 0
-      let wallS = 0
-      let rssFull = 0
-      let fdsFull = 0
-      let generatorNames: string[] = []
-      try {
-        const load = startSimLoad({
-          host: '127.0.0.1',
-          port: mqttPort,
-          sourceAddresses: o.sourceAddresses,
-          devices,
-          seed: o.seed,
-          simOffsetMs: offsetToHour(o.district.hour),
-          elevator: { offlinePerHour: 0 },
-          scale: { offlinePerHour: 0 },
-          tickMs: 500,
-          phases: 10,
-          keepaliveS: 60,
-          connectConcurrency: c.connectConcurrency,
-          connectTimeoutMs: 60_000,
-          connectAttempts: 2,
-          giveUpAfterFailures: 300,
-          isReportingOnConnect: true,
-          startSpreadMs: 0,
-          warmupMs: 0,
-          injections: [],
-          processes: generatorCount(o, devices.length),
-        })
-        const loginStarted = performance.now()
-        const ticker = setInterval(() => {
-          const p = load.progress()
-          log(
-            `connections run ${run}: ${p.connected} connected, ${p.connectFailed} failed of ${p.attempted} tried; ` +
-              `platform RSS ${Math.round(memory(platform.pid)?.rssMiB ?? 0)} MiB, ${openFiles(platform.pid)} open files`,
-          )
-        }, 10_000)
-        try {
-          await load.connected
-        } finally {
-          clearInterval(ticker)
-        }
-        loginS = (performance.now() - loginStarted) / 1000
-        // Settle: the last logins' scrypt buffers and the first messages' garbage collected.
-        await sleep(3000)
-        const p = load.progress()
-        rssFull = memory(platform.pid)?.rssMiB ?? 0
-        fdsFull = openFiles(platform.pid) ?? 0
-        log(
-          `connections run ${run}: ${p.connected} held, ${p.connectFailed} failed, after ${loginS.toFixed(1)} s; ` +
-            `platform RSS ${Math.round(rss0)} -> ${Math.round(rssFull)} MiB, ${fdsFull} open files (limit ${limit.soft}); holding ${c.holdS} s`,
-        )
-        generatorNames = load.pids().map((pid, i) => {
-          watch.mark(`generator${i}`, pid)
-          return `generator${i}`
-        })
-        watch.mark('server', platform.pid)
-        watch.mark('influxd', influx.pid)
-        const started = performance.now()
-        load.go()
-        await sleep(c.holdS * 1000)
-        result = await load.stop()
-        wallS = (performance.now() - started) / 1000
-      } catch (err) {
-        await platform.stop()
-        throw err
-      }
-      const server = figures(watch, 'server', wallS)
-      const influxd = figures(watch, 'influxd', wallS)
-      const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
-      await platform.stop()
-      const stored = await storedReadings(influx.url, influx.db)
-      const held = result.connected
-      const row: Row = {
-        profile: 'connections',
-        target: 'platform',
-        run,
-        size: `${c.devices} devices tried, ${c.holdS} s held`,
-        readingsPerS: result.measuredMs > 0 ? result.measuredAcked / (result.measuredMs / 1000) : 0,
-        published: result.published,
-        acked: result.acked,
-        stored,
-        lost: Math.max(0, result.acked - stored) + result.unacked + result.publishFailed,
-        latencyMs: percentiles(result.latency),
-        alertMs: null,
-        processes: { server, generator, influxd },
-        ratio: null,
-        measuredS: wallS,
-        extra: {
-          held,
-          connectFailed: result.connectFailed,
-          notTried: devices.length - result.attempted,
-          droppedConnections: result.dropped,
-          loginS,
-          platformRssMiB: rssFull,
-          rssPerThousandMiB: held > 0 ? (rssFull - rss0) / (held / 1000) : 0,
-          platformOpenFiles: fdsFull,
-        },
-        notes: [
-          `stored ${stored} of ${result.acked} acknowledged (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed)`,
-          `open files: platform ${fdsFull} at full, limit ${limit.soft} (hard ${limit.hard})`,
-          ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
-        ],
-      }
-      rows.push(row)
-      log(
-        `connections run ${run}: ${held} held, ${Math.round(row.readingsPerS)} readings/s, ` +
-          `${((rssFull - rss0) / Math.max(1, held / 1000)).toFixed(1)} MiB per 1000 connections, lost ${row.lost}`,
-      )
+      rows.push(await connectionsRun(o, run, fleet, devices, influx, data.dir))
     } finally {
-      watch.stop()
       await influx.stop()
       data.remove()
     }
   }
   return rows
+}
+
+async function connectionsRun(
+  o: BenchOptions,
+  run: number,
+  fleet: CachedFleet,
+  devices: SimulatedDeviceSpec[],
+  influx: RunInflux,
+  dataDir: string,
+): Promise<Row> {
+  const c = o.connections
+  const limit = fileLimits()
+  await prepareDataDir(fleet, dataDir, o.secretCost)
+  const { env, mqttPort, metricsUrl } = await platformEnv({ dataDir, influx })
+  const platform = await startPlatformProcess({
+    env,
+    mqttPort,
+    cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `connections-run${run}`) : undefined,
+  })
+  const watch = createProcessWatch()
+  let load: SimLoad | null = null
+  try {
+    watch.mark('server', platform.pid)
+    await sleep(2000)
+    const rss0 = memory(platform.pid)?.rssMiB ?? 0
+    load = startSimLoad({
+      host: '127.0.0.1',
+      port: mqttPort,
+      sourceAddresses: o.sourceAddresses,
+      devices,
+      seed: o.seed,
+      simOffsetMs: offsetToHour(o.district.hour),
+      elevator: { offlinePerHour: 0 },
+      scale: { offlinePerHour: 0 },
+      tickMs: 500,
+      phases: 10,
+      keepaliveS: 60,
+      connectConcurrency: c.connectConcurrency,
+      connectTimeoutMs: 60_000,
+      connectAttempts: 2,
+      giveUpAfterFailures: 300,
+      isReportingOnConnect: true,
+      startSpreadMs: 0,
+      windowMs: WINDOW_MS,
+      warmupMs: 0,
+      injections: [],
+      processes: generatorCount(o, devices.length),
+    })
+    const running = load
+    const loginStarted = performance.now()
+    const ticker = setInterval(() => {
+      const p = running.progress()
+      log(
+        `connections run ${run}: ${p.connected} connected, ${p.connectFailed} failed of ${p.attempted} tried; ` +
+          `platform RSS ${Math.round(memory(platform.pid)?.rssMiB ?? 0)} MiB, ${openFiles(platform.pid)} open files`,
+      )
+    }, 10_000)
+    await running.connected.finally(() => clearInterval(ticker))
+    const loginS = (performance.now() - loginStarted) / 1000
+    // Settle: the last logins' scrypt buffers and the first messages' garbage collected.
+    await sleep(3000)
+    const p = running.progress()
+    const rssFull = memory(platform.pid)?.rssMiB ?? 0
+    const fdsFull = openFiles(platform.pid) ?? 0
+    log(
+      `connections run ${run}: ${p.connected} held, ${p.connectFailed} failed, after ${loginS.toFixed(1)} s; ` +
+        `platform RSS ${Math.round(rss0)} -> ${Math.round(rssFull)} MiB, ${fdsFull} open files (limit ${limit.soft}); holding ${c.holdS} s`,
+    )
+    const generatorNames = running.pids().map((pid, i) => {
+      watch.mark(`generator${i}`, pid)
+      return `generator${i}`
+    })
+    watch.mark('server', platform.pid)
+    watch.mark('influxd', influx.pid)
+    const before = await scrapeMetrics(metricsUrl)
+    const started = performance.now()
+    running.go()
+    await sleep(c.holdS * 1000)
+    const result = await running.stop()
+    const wallS = (performance.now() - started) / 1000
+    const after = await scrapeMetrics(metricsUrl)
+    const server = figures(watch, 'server', wallS)
+    const influxd = figures(watch, 'influxd', wallS)
+    const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
+    await platform.stop()
+    const stored = await storedReadings(influx.url, influx.db)
+    const held = result.connected
+    const windowStats = describeWindow(before, after)
+    const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
+    const row: Row = {
+      profile: 'connections',
+      target: 'platform',
+      run,
+      size: `${c.devices} devices tried, ${c.holdS} s held`,
+      readingsPerS: result.measuredMs > 0 ? result.measuredAcked / (result.measuredMs / 1000) : 0,
+      published: result.published,
+      acked: result.acked,
+      stored,
+      lost: Math.max(0, result.acked - stored),
+      unacknowledged: result.unacked + result.publishFailed,
+      latencyMs: percentiles(result.latency),
+      alertMs: null,
+      processes: { server, generator, influxd },
+      ratio: null,
+      measuredS: wallS,
+      extra: {
+        held,
+        connectFailed: result.connectFailed,
+        notTried: devices.length - result.attempted,
+        droppedConnections: result.dropped,
+        loginS,
+        platformRssMiB: rssFull,
+        rssPerThousandMiB: held > 0 ? (rssFull - rss0) / (held / 1000) : 0,
+        platformOpenFiles: fdsFull,
+        ...windowStats.figures,
+      },
+      notes: [
+        `stored ${stored} of ${result.acked} acknowledged (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped)`,
+        `open files: platform ${fdsFull} at full, limit ${limit.soft} (hard ${limit.hard})`,
+        windowStats.text,
+        `latency by ${WINDOW_MS / 1000} s window of the hold (acks, p50/p99 ms): ${timelineText(timeline)}`,
+        ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
+        ...Object.entries(result.dropReasons).map(([k, v]) => `connections dropped: ${v} x ${k}`),
+      ],
+      timeline,
+    }
+    log(
+      `connections run ${run}: ${held} held, ${Math.round(row.readingsPerS)} readings/s, ` +
+        `${((rssFull - rss0) / Math.max(1, held / 1000)).toFixed(1)} MiB per 1000 connections, lost ${row.lost}`,
+    )
+    return row
+  } finally {
+    watch.stop()
+    load?.kill()
+    await platform.stop()
+  }
 }

@@ -8,25 +8,32 @@
  */
 import { join } from 'node:path'
 import { HOUR_MS, shanghaiHour } from '../../simulators/sim-core.ts'
-import { startAlertWatch } from '../lib/alert-watch.ts'
-import { cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
-import { percentiles, percentilesOf } from '../lib/histogram.ts'
+import { type AlertWatch, startAlertWatch } from '../lib/alert-watch.ts'
+import { type CachedFleet, cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
+import { percentile, percentiles, percentilesOf } from '../lib/histogram.ts'
 import { startPlatformProcess } from '../lib/platform-process.ts'
 import { createProcessWatch, fileLimits } from '../lib/proc.ts'
-import type { Row } from '../lib/report.ts'
-import { type SimLoadResult, startSimLoad, type TrappedInjection } from '../lib/sim-load.ts'
+import { type Row, timelineText } from '../lib/report.ts'
+import { describeWindow, scrapeMetrics } from '../lib/scrape.ts'
+import { type SimLoad, startSimLoad, type TrappedInjection } from '../lib/sim-load.ts'
 import {
   type BenchOptions,
   figures,
   generatorCount,
   log,
   platformEnv,
+  type RunInflux,
   sleep,
   startRunInflux,
   storedReadings,
   sumFigures,
   tempDir,
+  timelineOf,
 } from './common.ts'
+
+const WINDOW_MS = 5000
+/** Files the platform keeps open besides device sockets (SQLite, InfluxDB, HTTP, stdio …), with room. */
+const FILES_MARGIN = 100
 
 /** Trapped sequences every `everyMs` between the warm-up and the last moment their alert can still come. */
 export function planInjections(options: {
@@ -69,178 +76,208 @@ export async function runDistrict(o: BenchOptions): Promise<Row[]> {
     cacheRoot: o.cacheRoot,
   })
   log(`district: fleet ready in ${fleet.provisionS.toFixed(1)} s (cache ${fleet.cacheDir})`)
+  // The platform holds one socket per device plus a few dozen files of its own: devices beyond its
+  // open-files limit would be refused. They stay registered but absent (scales first: least load).
   const limit = fileLimits()
-  if (total + 100 > limit.soft) {
+  const absent = Math.max(0, total + FILES_MARGIN - limit.soft)
+  if (absent > 0) {
     log(
-      `district: ${total} connections need more open files than this process may have (${limit.soft}, hard ${limit.hard}); ` +
-        'the platform will refuse connections beyond its limit (raise it with `ulimit -n` or prlimit)',
+      `district: the open-files limit (${limit.soft}, hard ${limit.hard}) leaves room for ${total - absent} connections: ` +
+        `${absent} registered scales stay absent (raise it with \`ulimit -n\` for the full fleet)`,
     )
   }
+  const scaleIds = fleet.devices.filter((x) => x.kind === 'scale').map((x) => x.id)
+  const absentIds = new Set(absent > 0 ? scaleIds.slice(Math.max(0, scaleIds.length - absent)) : [])
+  const present = { ...fleet, devices: fleet.devices.filter((x) => !absentIds.has(x.id)) }
   const elevatorIds = fleet.devices.filter((x) => x.kind === 'elevator').map((x) => x.id)
   const rows: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
     const influx = await startRunInflux()
     const data = tempDir('bench-district-data-')
-    const watch = createProcessWatch()
     try {
-      const service = await prepareDataDir(fleet, data.dir, o.secretCost)
-      const { env, mqttPort } = await platformEnv({
-        dataDir: data.dir,
-        influx,
-        extra: { TRAPPED_AFTER_S: String(d.trappedAfterS) },
-      })
-      const platform = await startPlatformProcess({
-        env,
-        mqttPort,
-        cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `district-run${run}`) : undefined,
-      })
-      watch.mark('server', platform.pid)
-      const alerts = await startAlertWatch({
-        url: platform.mqttUrl,
-        username: service.serviceUser,
-        password: service.servicePassword,
-        trappedAfterS: d.trappedAfterS,
-      })
-      let result: SimLoadResult
-      let loginS = 0
-      let wallS = 0
-      const durationMs = d.durationS * 1000
-      const injections = planInjections({
-        elevatorIds,
-        warmupMs: d.warmupS * 1000,
-        durationMs,
-        everyMs: d.trappedEveryS * 1000,
-        trappedAfterS: d.trappedAfterS,
-      })
-      let generatorNames: string[] = []
-      try {
-        const load = startSimLoad(
-          {
-            host: '127.0.0.1',
-            port: mqttPort,
-            sourceAddresses: o.sourceAddresses,
-            devices: fleet.devices,
-            seed: o.seed,
-            simOffsetMs: offsetToHour(d.hour),
-            // Every device stays connected (offline spells are a fleet behaviour, not load), and the only
-            // trapped passengers are the injected ones, so that each alert is matched with its cause.
-            elevator: { offlinePerHour: 0, trappedPerHour: 0 },
-            scale: { offlinePerHour: 0 },
-            tickMs: 500,
-            phases: 10,
-            keepaliveS: 60,
-            connectConcurrency: 32,
-            connectTimeoutMs: 60_000,
-            connectAttempts: 3,
-            giveUpAfterFailures: 1000,
-            isReportingOnConnect: false,
-            startSpreadMs: 5000,
-            warmupMs: d.warmupS * 1000,
-            injections,
-            processes: generatorCount(o, total),
-          },
-          {
-            onCondition: (times) => alerts.condition(times),
-            onError: (e) => log(`district: generator: ${e}`),
-          },
-        )
-        const loginStarted = performance.now()
-        const ticker = setInterval(() => {
-          const p = load.progress()
-          log(`district run ${run}: connecting ${p.connected}/${total} (${p.connectFailed} failed)`)
-        }, 10_000)
-        let connected: Awaited<typeof load.connected>
-        try {
-          connected = await load.connected
-        } finally {
-          clearInterval(ticker)
-        }
-        loginS = (performance.now() - loginStarted) / 1000
-        log(
-          `district run ${run}: ${connected.connected}/${total} connected in ${loginS.toFixed(1)} s ` +
-            `(${connected.connectFailed} failed); running ${d.durationS} s`,
-        )
-        generatorNames = load.pids().map((pid, i) => {
-          watch.mark(`generator${i}`, pid)
-          return `generator${i}`
-        })
-        watch.mark('server', platform.pid)
-        watch.mark('influxd', influx.pid)
-        const started = performance.now()
-        load.go()
-        const progress = setInterval(() => {
-          const p = load.progress()
-          log(`district run ${run}: ${p.acked} acknowledged of ${p.published} published`)
-        }, 15_000)
-        await sleep(durationMs)
-        clearInterval(progress)
-        result = await load.stop()
-        wallS = (performance.now() - started) / 1000
-      } catch (err) {
-        await platform.stop()
-        throw err
-      }
-      // Alerts of the last sequences may still be on their way.
-      await sleep(2000)
-      const samples = alerts.samples()
-      const missing = alerts.missing(performance.timeOrigin + performance.now() - 2000)
-      const unexpected = alerts.unexpected()
-      await alerts.stop()
-      const server = figures(watch, 'server', wallS)
-      const influxd = figures(watch, 'influxd', wallS)
-      const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
-      await platform.stop()
-      const stored = await storedReadings(influx.url, influx.db)
-      const delivered = percentilesOf(samples.map((s) => s.deliveredMs))
-      const raised = percentilesOf(samples.map((s) => s.raisedMs))
-      const byVariant = (v: 'derived' | 'event') =>
-        percentilesOf(samples.filter((s) => s.variant === v).map((s) => s.deliveredMs))
-      const row: Row = {
-        profile: 'district',
-        target: 'platform',
-        run,
-        size: `${d.elevators} elevators + ${d.scales} scales, ${d.durationS} s`,
-        readingsPerS: result.measuredMs > 0 ? result.measuredAcked / (result.measuredMs / 1000) : 0,
-        published: result.published,
-        acked: result.acked,
-        stored,
-        lost: Math.max(0, result.acked - stored) + result.unacked + result.publishFailed,
-        latencyMs: percentiles(result.latency),
-        alertMs: { ...delivered, missed: missing.length, raiseP99: raised.p99 },
-        processes: { server, generator, influxd },
-        ratio: null,
-        measuredS: wallS,
-        extra: {
-          connected: result.connected,
-          connectFailed: result.connectFailed,
-          droppedConnections: result.dropped,
-          loginS,
-          alertRaiseP99Ms: raised.p99,
-          alertDerivedP99Ms: byVariant('derived').p99,
-          alertEventP99Ms: byVariant('event').p99,
-          trappedInjected: injections.length,
-        },
-        notes: [
-          `stored ${stored} of ${result.acked} acknowledged (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed)`,
-          `by type: ${Object.entries(result.byType)
-            .map(([t, c]) => `${t} ${c.acked}`)
-            .join(', ')}`,
-          `alerts: ${samples.length} of ${injections.length} injected sequences matched, ${missing.length} missing` +
-            (missing.length > 0 ? ` (${missing.slice(0, 5).join(', ')})` : '') +
-            `; trapped alerts of ${unexpected} other devices (the traffic's own)`,
-          ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
-        ],
-      }
-      rows.push(row)
-      log(
-        `district run ${run}: ${Math.round(row.readingsPerS)} readings/s, p99 ${row.latencyMs.p99.toFixed(1)} ms, ` +
-          `alert p99 ${delivered.p99.toFixed(0)} ms, lost ${row.lost}, platform peak RSS ${Math.round(server.peakRssMiB)} MiB`,
-      )
+      rows.push(await districtRun(o, run, present, absent, elevatorIds, influx, data.dir))
     } finally {
-      watch.stop()
       await influx.stop()
       data.remove()
     }
   }
   return rows
+}
+
+async function districtRun(
+  o: BenchOptions,
+  run: number,
+  fleet: CachedFleet,
+  absent: number,
+  elevatorIds: string[],
+  influx: RunInflux,
+  dataDir: string,
+): Promise<Row> {
+  const d = o.district
+  const total = fleet.devices.length
+  const service = await prepareDataDir(fleet, dataDir, o.secretCost)
+  const { env, mqttPort, metricsUrl } = await platformEnv({
+    dataDir,
+    influx,
+    extra: { TRAPPED_AFTER_S: String(d.trappedAfterS) },
+  })
+  const platform = await startPlatformProcess({
+    env,
+    mqttPort,
+    cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `district-run${run}`) : undefined,
+  })
+  const watch = createProcessWatch()
+  let load: SimLoad | null = null
+  let alerts: AlertWatch | null = null
+  try {
+    watch.mark('server', platform.pid)
+    alerts = await startAlertWatch({
+      url: platform.mqttUrl,
+      username: service.serviceUser,
+      password: service.servicePassword,
+      trappedAfterS: d.trappedAfterS,
+    })
+    const watcher = alerts
+    const durationMs = d.durationS * 1000
+    const injections = planInjections({
+      elevatorIds,
+      warmupMs: d.warmupS * 1000,
+      durationMs,
+      everyMs: d.trappedEveryS * 1000,
+      trappedAfterS: d.trappedAfterS,
+    })
+    load = startSimLoad(
+      {
+        host: '127.0.0.1',
+        port: mqttPort,
+        sourceAddresses: o.sourceAddresses,
+        devices: fleet.devices,
+        seed: o.seed,
+        simOffsetMs: offsetToHour(d.hour),
+        // Every device stays connected (offline spells are a fleet behaviour, not load), and the only
+        // trapped passengers are the injected ones, so that each alert is matched with its cause.
+        elevator: { offlinePerHour: 0, trappedPerHour: 0 },
+        scale: { offlinePerHour: 0 },
+        tickMs: 500,
+        phases: 10,
+        keepaliveS: 60,
+        connectConcurrency: 32,
+        connectTimeoutMs: 60_000,
+        connectAttempts: 3,
+        giveUpAfterFailures: 1000,
+        isReportingOnConnect: false,
+        startSpreadMs: 5000,
+        windowMs: WINDOW_MS,
+        warmupMs: d.warmupS * 1000,
+        injections,
+        processes: generatorCount(o, total),
+      },
+      { onCondition: (times) => watcher.condition(times), onError: (e) => log(`district: generator: ${e}`) },
+    )
+    const running = load
+    const loginStarted = performance.now()
+    const ticker = setInterval(() => {
+      const p = running.progress()
+      log(`district run ${run}: connecting ${p.connected}/${total} (${p.connectFailed} failed)`)
+    }, 10_000)
+    const connected = await running.connected.finally(() => clearInterval(ticker))
+    const loginS = (performance.now() - loginStarted) / 1000
+    log(
+      `district run ${run}: ${connected.connected}/${total} connected in ${loginS.toFixed(1)} s ` +
+        `(${connected.connectFailed} failed); running ${d.durationS} s`,
+    )
+    const generatorNames = running.pids().map((pid, i) => {
+      watch.mark(`generator${i}`, pid)
+      return `generator${i}`
+    })
+    watch.mark('server', platform.pid)
+    watch.mark('influxd', influx.pid)
+    const before = await scrapeMetrics(metricsUrl)
+    const started = performance.now()
+    running.go()
+    const progress = setInterval(() => {
+      const p = running.progress()
+      const last = running.timeline().at(-1)
+      log(
+        `district run ${run}: ${p.acked} acknowledged of ${p.published} published` +
+          (last
+            ? `; last ${WINDOW_MS / 1000} s: p50 ${percentile(last, 0.5).toFixed(0)} ms, p99 ${percentile(last, 0.99).toFixed(0)} ms`
+            : ''),
+      )
+    }, 15_000)
+    await sleep(durationMs)
+    clearInterval(progress)
+    const result = await running.stop()
+    const wallS = (performance.now() - started) / 1000
+    const after = await scrapeMetrics(metricsUrl)
+    // Alerts of the last sequences may still be on their way.
+    await sleep(2000)
+    const samples = watcher.samples()
+    const missing = watcher.missing(performance.timeOrigin + performance.now() - 2000)
+    const unexpected = watcher.unexpected()
+    const server = figures(watch, 'server', wallS)
+    const influxd = figures(watch, 'influxd', wallS)
+    const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
+    await platform.stop()
+    const stored = await storedReadings(influx.url, influx.db)
+    const delivered = percentilesOf(samples.map((s) => s.deliveredMs))
+    const raised = percentilesOf(samples.map((s) => s.raisedMs))
+    const byVariant = (v: 'derived' | 'event') =>
+      percentilesOf(samples.filter((s) => s.variant === v).map((s) => s.deliveredMs))
+    const windowStats = describeWindow(before, after)
+    const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
+    const row: Row = {
+      profile: 'district',
+      target: 'platform',
+      run,
+      size: `${d.elevators} elevators + ${d.scales} scales${absent > 0 ? ` (${absent} absent)` : ''}, ${d.durationS} s`,
+      readingsPerS: result.measuredMs > 0 ? result.measuredAcked / (result.measuredMs / 1000) : 0,
+      published: result.published,
+      acked: result.acked,
+      stored,
+      lost: Math.max(0, result.acked - stored),
+      unacknowledged: result.unacked + result.publishFailed,
+      latencyMs: percentiles(result.latency),
+      alertMs: { ...delivered, missed: missing.length, raiseP99: raised.p99 },
+      processes: { server, generator, influxd },
+      ratio: null,
+      measuredS: wallS,
+      extra: {
+        connected: result.connected,
+        connectFailed: result.connectFailed,
+        droppedConnections: result.dropped,
+        loginS,
+        alertRaiseP99Ms: raised.p99,
+        alertDerivedP99Ms: byVariant('derived').p99,
+        alertEventP99Ms: byVariant('event').p99,
+        trappedInjected: injections.length,
+        cpuUsPerReading: result.acked > 0 ? (server.cpuS / result.acked) * 1e6 : 0,
+        ...windowStats.figures,
+      },
+      notes: [
+        `stored ${stored} of ${result.acked} acknowledged (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped)`,
+        `by type: ${Object.entries(result.byType)
+          .map(([t, c]) => `${t} ${c.acked}`)
+          .join(', ')}`,
+        `alerts: ${samples.length} of ${injections.length} injected sequences matched, ${missing.length} missing` +
+          (missing.length > 0 ? ` (${missing.slice(0, 5).join(', ')})` : '') +
+          `; trapped alerts of ${unexpected} other devices (the traffic's own)`,
+        windowStats.text,
+        `latency by ${WINDOW_MS / 1000} s window (acks, p50/p99 ms): ${timelineText(timeline)}`,
+        ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
+        ...Object.entries(result.dropReasons).map(([k, v]) => `connections dropped: ${v} x ${k}`),
+      ],
+      timeline,
+    }
+    log(
+      `district run ${run}: ${Math.round(row.readingsPerS)} readings/s, p99 ${row.latencyMs.p99.toFixed(1)} ms, ` +
+        `alert p99 ${delivered.p99.toFixed(0)} ms, lost ${row.lost}, platform peak RSS ${Math.round(server.peakRssMiB)} MiB`,
+    )
+    return row
+  } finally {
+    watch.stop()
+    load?.kill()
+    await alerts?.stop()
+    await platform.stop()
+  }
 }

@@ -65,7 +65,8 @@ async function measure(
         published: result.publishedTotal,
         acked: result.ackedTotal,
         stored: null,
-        lost: result.publishedTotal - result.ackedTotal,
+        lost: 0,
+        unacknowledged: result.publishedTotal - result.ackedTotal,
         latencyMs: {
           count: result.ackedTotal,
           p50: result.latencyMs.p50,
@@ -152,7 +153,7 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
         const acked = measured.warmup.ackedTotal + measured.result.ackedTotal
         const row = push(measured, [`stored ${stored} of ${acked} acknowledged (warm-up included)`])
         row.stored = stored
-        row.lost = Math.max(0, acked - stored) + (measured.result.publishedTotal - measured.result.ackedTotal)
+        row.lost = Math.max(0, acked - stored)
       } finally {
         await influx?.stop()
         data.remove()

@@ -1,0 +1,59 @@
+/**
+ * The platform's own view of a run, from its Prometheus endpoint (GET /metrics, open by default):
+ * read before and after the measured window, the differences say how many writes went to InfluxDB,
+ * how big they were and how long they took, and how long the broker waited for ingest per message.
+ */
+export type Scrape = Map<string, number>
+
+/** Every sample of the text format, keyed by `name{labels}` as written. */
+export async function scrapeMetrics(url: string): Promise<Scrape> {
+  const out: Scrape = new Map()
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(10_000) })).text()
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('#')) continue
+      const space = line.lastIndexOf(' ')
+      const value = Number(line.slice(space + 1))
+      if (Number.isFinite(value)) out.set(line.slice(0, space), value)
+    }
+  } catch {
+    // A platform too busy to answer in 10 s says so by the missing figures.
+  }
+  return out
+}
+
+/** Sum over every label set of `name`, after minus before. */
+function delta(a: Scrape, b: Scrape, name: string): number {
+  let sum = 0
+  for (const [key, value] of b)
+    if (key === name || key.startsWith(`${name}{`)) sum += value - (a.get(key) ?? 0)
+  return sum
+}
+
+/** What happened between two scrapes, in one line for the report. */
+export function describeWindow(
+  before: Scrape,
+  after: Scrape,
+): { text: string; figures: Record<string, number> } {
+  const writes = delta(before, after, 'ingest_write_seconds_count')
+  const writeS = delta(before, after, 'ingest_write_seconds_sum')
+  const batches = delta(before, after, 'ingest_batch_size_count')
+  const lines = delta(before, after, 'ingest_batch_size_sum')
+  const sinks = delta(before, after, 'mqtt_device_sink_seconds_count')
+  const sinkS = delta(before, after, 'mqtt_device_sink_seconds_sum')
+  const spooled = delta(before, after, 'ingest_spooled_total')
+  const figures = {
+    influxWrites: writes,
+    linesPerWrite: batches > 0 ? lines / batches : 0,
+    msPerWrite: writes > 0 ? (writeS / writes) * 1000 : 0,
+    sinkMsPerMessage: sinks > 0 ? (sinkS / sinks) * 1000 : 0,
+    spooled,
+  }
+  return {
+    text:
+      `platform metrics: ${writes} InfluxDB writes, ${figures.linesPerWrite.toFixed(0)} lines and ` +
+      `${figures.msPerWrite.toFixed(0)} ms per write; broker waited ${figures.sinkMsPerMessage.toFixed(1)} ms ` +
+      `per message for ingest; ${spooled} lines spooled`,
+    figures,
+  }
+}
