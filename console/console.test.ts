@@ -9,7 +9,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Browser, Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import type { Alert, Transition } from '../alerts/types.ts'
+import type { AlertSummary } from '../alerts/api/schemas.ts'
+import { ALERT_RULES } from '../alerts/rules.ts'
+import { type Alert, type MaintenanceDue, OVERDUE_ALERT_TYPES, type Transition } from '../alerts/types.ts'
 import type { Device } from '../domain/registry-types.ts'
 import { formatDateTime, shanghaiDate } from './src/format.ts'
 import {
@@ -26,6 +28,7 @@ import {
 const SHOTS = join(dirname(fileURLToPath(import.meta.url)), '..', 'test-results', 'console')
 
 type AlertPage = { items: Alert[]; total: number }
+const ARRIVE_LIMIT_S = 3600
 type AlertDetail = { alert: Alert; transitions: Transition[] }
 
 describe('duty console in Chromium', () => {
@@ -34,7 +37,9 @@ describe('duty console in Chromium', () => {
 
   beforeAll(async () => {
     mkdirSync(SHOTS, { recursive: true })
-    platform = await startConsolePlatform()
+    // Rescuers on site within 1 hour, as TSG T5002 allows outside a districted city: the pages must show
+    // the platform's RESCUE_ARRIVE_LIMIT_S, not a fixed 30 min.
+    platform = await startConsolePlatform({ env: { RESCUE_ARRIVE_LIMIT_S: String(ARRIVE_LIMIT_S) } })
     browser = await launchChromium()
   }, 120_000)
 
@@ -101,7 +106,11 @@ describe('duty console in Chromium', () => {
     expect(await page.locator('.trapped-banner').textContent()).toMatch(/困/)
     const rescues = await platform.apiGet<AlertPage>('duty', '/api/alerts?status=active&type=trapped&limit=1')
     await expect.poll(() => page.locator('[data-count="rescues"]').textContent()).toBe(String(rescues.total))
-    expect(await page.locator('[data-announcer]').textContent()).toContain('el-a1')
+    expect(await page.locator('[data-announcer]').textContent()).toContain('1号客梯 (el-a1)')
+    // Named from the stream's alert itself: the device's name and its site's.
+    const where = await card.$eval('.card-where', (el) => el.textContent ?? '')
+    expect(where).toContain('1号客梯 (el-a1)')
+    expect(where).toContain('汉正街市场')
     // Its countdown to the 5-minute accept limit runs.
     await expect.poll(() => card.$eval('.countdown', (el) => el.textContent ?? '')).toMatch(/0[0-4]:\d\d/)
     await page.screenshot({ path: join(SHOTS, 'board.png'), fullPage: true })
@@ -141,14 +150,15 @@ describe('duty console in Chromium', () => {
       const at = (await get()).alert.rescue?.[field] ?? 0
       await expect.poll(() => stageTime(stage)).toBe(formatDateTime(at))
       if (action === 'accept') {
-        // Accepted: the 30-minute arrive limit counts down.
+        // Accepted: the configured 60-minute arrive limit counts down.
         await expect
           .poll(() => page.locator('[data-stage="arrived"] .countdown').textContent())
-          .toMatch(/剩余 (29|30):\d\d/)
+          .toMatch(/剩余 (59|60):\d\d/)
+        expect(await page.locator('[data-stage="arrived"] .stage-limit').textContent()).toContain('60 分钟')
         await page.screenshot({ path: join(SHOTS, 'rescue.png'), fullPage: true })
       }
       if (action === 'arrive') {
-        // Arrived well within 30 min: the arrive limit shows as met.
+        // Arrived well within the limit: it shows as met.
         expect(await page.locator('[data-stage="arrived"] .countdown').getAttribute('data-state')).toBe('ok')
       }
     }
@@ -290,6 +300,13 @@ describe('duty console in Chromium', () => {
     expect(
       await page.locator('[data-chart="verification"] .bar-target').first().getAttribute('style'),
     ).toContain('left:99.00%')
+    // The rescue line is the platform's arrive limit, as the report carries it.
+    const report = await platform.apiGet<{ rescueLimits: { arriveS: number } }>(
+      'duty',
+      `/api/compliance?from=${today}&to=${today}`,
+    )
+    expect(report.rescueLimits.arriveS).toBe(ARRIVE_LIMIT_S)
+    expect(await page.locator('[data-chart-panel="rescue"] p.muted').textContent()).toContain('60 分钟')
     await page.screenshot({ path: join(SHOTS, 'compliance.png'), fullPage: true })
 
     // A year, then a custom range before any device existed.
@@ -425,5 +442,59 @@ describe('duty console in Chromium', () => {
     const box = await page.locator('button[data-action="acknowledge"]').boundingBox()
     expect(box?.width ?? 0).toBeGreaterThan(40)
     await page.screenshot({ path: join(SHOTS, 'rescue-phone.png'), fullPage: true })
+  })
+  it('counts with one summary call, opens the overdue alerts as a filtered board, and shows a maintenance due date', async () => {
+    // el-a4's last maintenance in 2020 (TSG T5002: overdue after 15 days); el-b1's inspection ran out in 2000.
+    platform.registry.recordMaintenance('el-a4', Date.parse('2020-01-01T00:00:00Z'))
+    await platform.engine.runScheduledScans()
+    const summary = await platform.apiGet<AlertSummary>('duty', '/api/alerts/summary')
+    expect(summary.overdue).toBeGreaterThanOrEqual(2)
+
+    const { context, page } = await signedInPage(browser, platform.baseUrl, platform.tokens.duty)
+    onTestFinished(() => context.close())
+    const requests: string[] = []
+    page.on('request', (r) => {
+      if (r.url().includes('/api/alerts')) requests.push(new URL(r.url()).pathname + new URL(r.url()).search)
+    })
+    await page.reload()
+    await page.waitForSelector('.alert-list')
+    await expect
+      .poll(() => page.locator('[data-count="overdue"]').textContent())
+      .toBe(String(summary.overdue))
+    // The counts come from the summary, not from a list call per count.
+    expect(requests.some((u) => u.startsWith('/api/alerts/summary'))).toBe(true)
+    expect(requests.filter((u) => u.includes('limit=1&') || u.endsWith('limit=1'))).toEqual([])
+
+    await page.click('[data-key="count-overdue"]')
+    await page.waitForSelector('.alert-card[data-alert-type="maintenance_overdue"][data-device-id="el-a4"]')
+    const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1] ?? '')
+    expect(hash.get('type')?.split(',').sort()).toEqual([...OVERDUE_ALERT_TYPES].sort())
+    const shownTypes = await page
+      .locator('.alert-card')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-alert-type') ?? ''))
+    expect(shownTypes.length).toBe(summary.overdue)
+    expect(shownTypes.every((type) => (OVERDUE_ALERT_TYPES as readonly string[]).includes(type))).toBe(true)
+    // The type filter shows the set it is filtered to; the counts are of that set.
+    expect(await page.locator('#f-type option:checked').textContent()).toContain(
+      ALERT_RULES.maintenance_overdue.title.zh,
+    )
+    await expect
+      .poll(() => page.locator('[data-count="overdue"]').textContent())
+      .toBe(String(summary.overdue))
+    expect(await page.locator('[data-count="critical"]').textContent()).toBe('0')
+    const card = page.locator('.alert-card[data-alert-type="maintenance_overdue"][data-device-id="el-a4"]')
+    expect(await card.locator('.card-where').textContent()).toContain('4号货梯 (el-a4) · 汉正街市场')
+    await page.screenshot({ path: join(SHOTS, 'board-overdue.png'), fullPage: true })
+
+    // The device page: the due date the API computed, marked as passed.
+    const detail = await platform.apiGet<{ maintenance: MaintenanceDue }>('duty', '/api/devices/el-a4')
+    expect(detail.maintenance).toMatchObject({ dueOn: '2020-01-16', isOverdue: true })
+    await card.locator('.card-where a').click()
+    await page.waitForSelector('.device-page [data-key="maintenance-due"]')
+    const due = page.locator('[data-key="maintenance-due"]')
+    expect(await due.textContent()).toContain(detail.maintenance.dueOn)
+    expect(await due.getAttribute('class')).toContain('date-late')
+    expect(await page.locator('.device-page').textContent()).toContain('每 15 天一次')
+    expect(await contrastProblems(page)).toEqual([])
   })
 })

@@ -216,6 +216,7 @@ export const AlertSummarySchema = named(
   }),
   'AlertSummary',
 )
+export type AlertSummary = z.infer<typeof AlertSummarySchema>
 
 export const MaintenanceDueSchema = named(
   z.object({

@@ -2,12 +2,14 @@
  * The platform's HTTP API as the console calls it: every request carries `Authorization: Bearer`;
  * a 401 means the token was revoked (or never valid) and signs the user out.
  */
+import type { AlertSummary } from '../../alerts/api/schemas.ts'
 import type {
-  Alert,
   AlertAction,
   ComplianceReport,
   DeviceSnapshot,
+  MaintenanceDue,
   MaintenanceRecord,
+  NamedAlert,
   Transition,
 } from '../../alerts/types.ts'
 import type { Device, Principal, Site, Tenant } from '../../domain/registry-types.ts'
@@ -40,7 +42,9 @@ export type DeviceDetail = {
   tenant: Tenant
   flags: DeviceFlags
   snapshot: DeviceSnapshot | null
-  activeAlerts: Alert[]
+  activeAlerts: NamedAlert[]
+  /** Elevators: the half-monthly maintenance due date; null for scales. */
+  maintenance: MaintenanceDue | null
 }
 
 type Query = Record<string, string | number | undefined>
@@ -97,11 +101,13 @@ export function createApi(token: string, onUnauthorized: () => void = () => unde
   return {
     authorization,
     me: () => get<Principal>('/api/me'),
-    alerts: (query: Query) => get<Page<Alert> & { nextCursor: string | null }>('/api/alerts', query),
+    alerts: (query: Query) => get<Page<NamedAlert> & { nextCursor: string | null }>('/api/alerts', query),
+    /** The board's counts in one call, under its filters (the API scopes a tenant to its own). */
+    summary: (query: Query) => get<AlertSummary>('/api/alerts/summary', query),
     alert: (id: string) =>
-      get<{ alert: Alert; transitions: Transition[] }>(`/api/alerts/${encodeURIComponent(id)}`),
+      get<{ alert: NamedAlert; transitions: Transition[] }>(`/api/alerts/${encodeURIComponent(id)}`),
     act: (id: string, action: AlertAction, note?: string) =>
-      request<Alert>(
+      request<NamedAlert>(
         'POST',
         `/api/alerts/${encodeURIComponent(id)}/${action}`,
         note === undefined ? {} : { note },

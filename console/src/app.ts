@@ -3,15 +3,15 @@
  * current view by hash route, the live stream feeding every view, the alarm for critical alerts,
  * the note dialog, and the one-second ticker of countdowns.
  */
-import type { Alert, AlertAction, AlertChangeEvent } from '../../alerts/types.ts'
+import type { Alert, AlertAction, NamedAlert } from '../../alerts/types.ts'
 import type { Principal, Site, Tenant } from '../../domain/registry-types.ts'
 import { ApiError, createApi } from './api.ts'
 import { datum, h, swap } from './dom.ts'
 import { createTranslator, isLang, LANGUAGE_NAMES, type Lang, ROLE_KEYS, type Translator } from './i18n.ts'
 import { refreshLiveTimes } from './live-times.ts'
-import { alertHash, compareAlerts, hashForPath, parseRoute, type Route } from './logic.ts'
+import { alertHash, compareAlerts, deviceLabel, hashForPath, parseRoute, type Route } from './logic.ts'
 import { createAlarm } from './sound.ts'
-import { type AlertStream, createAlertStream, type StreamState } from './stream.ts'
+import { type AlertStream, createAlertStream, type LiveAlertEvent, type StreamState } from './stream.ts'
 import { ACTION_KEYS, type Ctx, type View } from './ui.ts'
 import { createAlertView } from './views/alert.ts'
 import { createBoardView } from './views/board.ts'
@@ -47,7 +47,7 @@ export function startConsole(root: HTMLElement): void {
   /** Unacknowledged critical alerts seen on the stream: the alarm repeats while any is open. */
   const ringing = new Map<string, Alert>()
   /** Trapped passengers not yet released, shown on every page (the board has its own banner). */
-  const rescues = new Map<string, Alert>()
+  const rescues = new Map<string, NamedAlert>()
   let repeatTimer: number | undefined
 
   // Shell elements, built once; their text is refreshed on language change.
@@ -109,7 +109,7 @@ export function startConsole(root: HTMLElement): void {
           others.length === 1 ? i18n.t('trappedBannerOne') : i18n.t('trappedBanner', { n: others.length }),
         ),
         ' · ',
-        datum(first.deviceId),
+        datum(deviceLabel(first)),
         ' · ',
         i18n.t('openDetails'),
       ),
@@ -344,7 +344,7 @@ export function startConsole(root: HTMLElement): void {
     renderLogin()
   }
 
-  function onAlertEvent(event: AlertChangeEvent): void {
+  function onAlertEvent(event: LiveAlertEvent): void {
     const { alert, change } = event
     const isNew = change.transition === 'raised' || change.transition === 'escalated'
     if (alert.severity === 'critical' && alert.status === 'open') {
@@ -352,7 +352,7 @@ export function startConsole(root: HTMLElement): void {
         alarm.ring()
         announcer.textContent = i18n.t('newCritical', {
           title: i18n.pick(alert.title),
-          device: alert.deviceId,
+          device: deviceLabel(alert),
         })
       }
       ringing.set(alert.id, alert)

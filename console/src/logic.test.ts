@@ -3,18 +3,23 @@ import { ALERT_TYPES, type Alert, type RescueTimeline } from '../../alerts/types
 import { formatClock, formatDateTime, formatDuration, shanghaiDate } from './format.ts'
 import { createTranslator, DICTIONARIES } from './i18n.ts'
 import {
+  alertsQuery,
   availableActions,
   compareAlerts,
+  deviceLabel,
   filterFromQuery,
+  filterToQuery,
   hashForPath,
   matchesFilter,
   nextStep,
+  OVERDUE_TYPES,
   parseRoute,
   periodFromQuery,
   periodOf,
   routeHash,
+  summaryQuery,
 } from './logic.ts'
-import { parseSse } from './stream.ts'
+import { idleTimeoutOf, parseSse } from './stream.ts'
 
 const T0 = Date.parse('2025-03-01T06:05:09Z') // 14:05:09 in Shanghai
 
@@ -90,13 +95,42 @@ describe('routes', () => {
     )
     expect(filter).toEqual({
       status: 'resolved',
-      severity: undefined,
-      type: 'trapped',
+      severities: [],
+      types: ['trapped'],
       site: 'site-1',
       siteCategory: undefined,
       tenant: undefined,
     })
-    expect(filterFromQuery(new URLSearchParams('type=nope'), { types: ALERT_TYPES }).type).toBeUndefined()
+    expect(filterFromQuery(new URLSearchParams('type=nope'), { types: ALERT_TYPES }).types).toEqual([])
+  })
+
+  it('takes several types and severities, comma-separated or repeated, and writes them back as the API reads them', () => {
+    const query = new URLSearchParams(
+      'type=maintenance_overdue,nope,inspection_overdue&type=verification_overdue,maintenance_overdue&severity=critical,major',
+    )
+    const filter = filterFromQuery(query, { types: ALERT_TYPES })
+    expect(filter.types).toEqual(['maintenance_overdue', 'inspection_overdue', 'verification_overdue'])
+    expect(filter.types).toEqual([...OVERDUE_TYPES])
+    expect(filter.severities).toEqual(['critical', 'major'])
+    expect(filterToQuery(filter)).toMatchObject({
+      type: 'maintenance_overdue,inspection_overdue,verification_overdue',
+      severity: 'critical,major',
+    })
+    // The summary's query is the list's without status and paging.
+    expect(summaryQuery({ ...filter, status: 'resolved', site: 'site-1' })).toEqual({
+      type: 'maintenance_overdue,inspection_overdue,verification_overdue',
+      severity: 'critical,major',
+      site: 'site-1',
+    })
+    expect(alertsQuery({ ...filter, status: 'resolved' }, 200)).toMatchObject({
+      status: 'resolved',
+      limit: '200',
+      severity: 'critical,major',
+    })
+    expect(alertsQuery(filterFromQuery(new URLSearchParams(''), { types: ALERT_TYPES }), 50)).toEqual({
+      status: 'active',
+      limit: '50',
+    })
   })
 })
 
@@ -125,15 +159,25 @@ describe('board', () => {
   })
 
   it('matches a changed alert against the filter as the API would', () => {
-    const base = { status: 'active' as const }
+    const base = { status: 'active' as const, severities: [], types: [] }
     expect(matchesFilter(alert(), base)).toBe(true)
     expect(matchesFilter(alert({ status: 'resolved' }), base)).toBe(false)
-    expect(matchesFilter(alert({ status: 'resolved' }), { status: 'resolved' })).toBe(true)
-    expect(matchesFilter(alert(), { ...base, severity: 'critical' })).toBe(false)
+    expect(matchesFilter(alert({ status: 'resolved' }), { ...base, status: 'resolved' })).toBe(true)
+    expect(matchesFilter(alert(), { ...base, severities: ['critical'] })).toBe(false)
+    expect(matchesFilter(alert(), { ...base, severities: ['critical', 'warning'] })).toBe(true)
+    expect(matchesFilter(alert(), { ...base, types: ['trapped', 'door_close_fault'] })).toBe(true)
+    expect(matchesFilter(alert(), { ...base, types: [...OVERDUE_TYPES] })).toBe(false)
     expect(
       matchesFilter(alert(), { ...base, siteCategory: 'market', tenant: 'firm-a', site: 'site-1' }),
     ).toBe(true)
     expect(matchesFilter(alert(), { ...base, tenant: 'firm-b' })).toBe(false)
+  })
+})
+
+describe('names', () => {
+  it('shows a device by its name with its id, or by its id alone', () => {
+    expect(deviceLabel({ deviceId: 'el-a1', deviceName: '1号客梯' })).toBe('1号客梯 (el-a1)')
+    expect(deviceLabel({ deviceId: 'el-b1', deviceName: null })).toBe('el-b1')
   })
 })
 
@@ -245,5 +289,13 @@ describe('server-sent events', () => {
       { event: 'ready', data: '{}', id: 'b.2' },
       { event: 'message', data: 'x\ny', id: null },
     ])
+  })
+
+  it('takes three announced heartbeats of silence as a dead connection, else the fallback', () => {
+    expect(idleTimeoutOf('{"heartbeatMs":15000}', 45_000)).toBe(45_000)
+    expect(idleTimeoutOf('{"heartbeatMs":2000}', 45_000)).toBe(6000)
+    expect(idleTimeoutOf('{"heartbeatMs":60000}', 45_000)).toBe(180_000)
+    for (const data of ['{}', '', 'not json', '{"heartbeatMs":-1}', '{"heartbeatMs":"15000"}', 'null'])
+      expect(idleTimeoutOf(data, 45_000)).toBe(45_000)
   })
 })

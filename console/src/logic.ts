@@ -2,7 +2,15 @@
  * The console's rules that do not touch the DOM: routes, board order and filters, which next steps a
  * role may take, compliance periods. Unit-tested in logic.test.ts.
  */
-import type { Alert, AlertAction, AlertSeverity, AlertStatus, AlertType } from '../../alerts/types.ts'
+import {
+  type Alert,
+  type AlertAction,
+  type AlertSeverity,
+  type AlertStatus,
+  type AlertType,
+  type NamedAlert,
+  OVERDUE_ALERT_TYPES,
+} from '../../alerts/types.ts'
 import type { Principal, SiteCategory } from '../../domain/registry-types.ts'
 
 /** Kept in step with domain/alert-change.ts (not imported: it would bundle zod into the page). */
@@ -29,11 +37,8 @@ export const VERIFICATION_CATEGORIES = [
   'pharmacy',
   'hotel',
 ] as const satisfies readonly SiteCategory[]
-export const OVERDUE_TYPES = [
-  'maintenance_overdue',
-  'inspection_overdue',
-  'verification_overdue',
-] as const satisfies readonly AlertType[]
+/** What the board counts as overdue, as the API's summary does. */
+export const OVERDUE_TYPES: readonly AlertType[] = OVERDUE_ALERT_TYPES
 
 // ---- routes ----
 
@@ -94,10 +99,11 @@ export function hashForPath(pathname: string): string | null {
 
 // ---- board ----
 
+/** The board's filters; an empty list is no filter (every type, every severity). */
 export type BoardFilter = {
   status: AlertStatus | 'active'
-  severity?: AlertSeverity
-  type?: AlertType
+  severities: AlertSeverity[]
+  types: AlertType[]
   site?: string
   siteCategory?: SiteCategory
   tenant?: string
@@ -105,7 +111,18 @@ export type BoardFilter = {
 
 const STATUSES: ReadonlyArray<BoardFilter['status']> = ['active', 'open', 'acknowledged', 'resolved']
 
-export function filterFromQuery(query: URLSearchParams, known: { types: readonly string[] }): BoardFilter {
+/** The known values of a comma-separated (or repeated) parameter, each once, in the order given. */
+function listParam<T extends string>(query: URLSearchParams, name: string, allowed: readonly T[]): T[] {
+  const given = query.getAll(name).flatMap((v) => v.split(','))
+  const out: T[] = []
+  for (const value of given) {
+    const known = allowed.find((a) => a === value.trim())
+    if (known && !out.includes(known)) out.push(known)
+  }
+  return out
+}
+
+export function filterFromQuery(query: URLSearchParams, known: { types: readonly AlertType[] }): BoardFilter {
   const pick = <T extends string>(name: string, allowed: readonly T[]): T | undefined => {
     const value = query.get(name)
     return allowed.find((a) => a === value)
@@ -114,48 +131,58 @@ export function filterFromQuery(query: URLSearchParams, known: { types: readonly
     const value = query.get(name)?.trim()
     return value ? value : undefined
   }
-  const type = query.get('type')
   return {
     status: pick('status', STATUSES) ?? 'active',
-    severity: pick('severity', SEVERITIES),
-    type: type && known.types.includes(type) ? (type as AlertType) : undefined,
+    severities: listParam(query, 'severity', SEVERITIES),
+    types: listParam(query, 'type', known.types),
     site: text('site'),
     siteCategory: pick('siteCategory', SITE_CATEGORIES),
     tenant: text('tenant'),
   }
 }
 
+/** A list as one query value: `a,b` (the API takes the same form). */
+const joined = (values: readonly string[]): string | undefined =>
+  values.length > 0 ? values.join(',') : undefined
+
 export function filterToQuery(filter: BoardFilter): Record<string, string | undefined> {
   return {
     status: filter.status === 'active' ? undefined : filter.status,
-    severity: filter.severity,
-    type: filter.type,
+    severity: joined(filter.severities),
+    type: joined(filter.types),
     site: filter.site,
     siteCategory: filter.siteCategory,
     tenant: filter.tenant,
   }
 }
 
+/** Query of GET /api/alerts/summary: the board's filters but status (the counts are of active alerts). */
+export function summaryQuery(filter: BoardFilter): Record<string, string> {
+  const q: Record<string, string> = {}
+  for (const [name, value] of Object.entries(filterToQuery({ ...filter, status: 'active' })))
+    if (value !== undefined) q[name] = value
+  return q
+}
+
 /** Query of GET /api/alerts for a board filter. */
 export function alertsQuery(filter: BoardFilter, limit: number): Record<string, string> {
-  const q: Record<string, string> = { status: filter.status, limit: String(limit) }
-  if (filter.severity) q.severity = filter.severity
-  if (filter.type) q.type = filter.type
-  if (filter.site) q.site = filter.site
-  if (filter.siteCategory) q.siteCategory = filter.siteCategory
-  if (filter.tenant) q.tenant = filter.tenant
-  return q
+  return { ...summaryQuery(filter), status: filter.status, limit: String(limit) }
 }
 
 /** Whether a changed alert belongs on a board with this filter (the API filters the list the same way). */
 export function matchesFilter(alert: Alert, filter: BoardFilter): boolean {
   if (filter.status === 'active' ? alert.status === 'resolved' : alert.status !== filter.status) return false
-  if (filter.severity && alert.severity !== filter.severity) return false
-  if (filter.type && alert.type !== filter.type) return false
+  if (filter.severities.length > 0 && !filter.severities.includes(alert.severity)) return false
+  if (filter.types.length > 0 && !filter.types.includes(alert.type)) return false
   if (filter.site && alert.siteId !== filter.site) return false
   if (filter.siteCategory && alert.siteCategory !== filter.siteCategory) return false
   if (filter.tenant && alert.tenantId !== filter.tenant) return false
   return true
+}
+
+/** How a person knows a device: its name with its id, or the id alone when it has no name. */
+export function deviceLabel(alert: Pick<NamedAlert, 'deviceId' | 'deviceName'>): string {
+  return alert.deviceName ? `${alert.deviceName} (${alert.deviceId})` : alert.deviceId
 }
 
 export function isActiveRescue(alert: Alert): boolean {

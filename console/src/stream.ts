@@ -3,9 +3,34 @@
  * rather than EventSource: fetch sends the token in the Authorization header (EventSource could only
  * put it in the URL, where proxies log it) and shows the HTTP status, so a revoked token signs out
  * instead of retrying for ever. Reconnects with backoff and `Last-Event-ID`; after every (re)connect
- * `onSync` runs so the board refetches and nothing missed while disconnected is lost.
+ * `onSync` runs so the board refetches and nothing missed while disconnected is lost. Three heartbeats
+ * of silence (the interval the server announces in `ready`) count as a dead connection.
  */
-import type { AlertChangeEvent } from '../../alerts/types.ts'
+import type { AlertChange, NamedAlert } from '../../alerts/types.ts'
+
+/** One `alert` event as the server sends it: the AlertChange and the alert as the API shows it. */
+export type LiveAlertEvent = { change: AlertChange; alert: NamedAlert }
+
+/** Heartbeats that may be missed before the connection counts as dead (docs/api.md). */
+const MISSED_HEARTBEATS = 3
+
+/**
+ * How long a silent connection may last, from the `ready` event's data (`{"heartbeatMs": 15000}`):
+ * three heartbeats, or `fallbackMs` when the server does not say.
+ */
+export function idleTimeoutOf(readyData: string, fallbackMs: number): number {
+  try {
+    const parsed: unknown = JSON.parse(readyData)
+    if (typeof parsed === 'object' && parsed !== null && 'heartbeatMs' in parsed) {
+      const { heartbeatMs } = parsed
+      if (typeof heartbeatMs === 'number' && Number.isFinite(heartbeatMs) && heartbeatMs > 0)
+        return heartbeatMs * MISSED_HEARTBEATS
+    }
+  } catch {
+    // an older server's `{}` or nothing: keep the fallback
+  }
+  return fallbackMs
+}
 
 export type StreamState = 'connecting' | 'live' | 'reconnecting'
 
@@ -13,7 +38,7 @@ export type AlertStream = { start(): void; stop(): void; state(): StreamState }
 
 export type StreamOptions = {
   authorization: string
-  onEvent(event: AlertChangeEvent): void
+  onEvent(event: LiveAlertEvent): void
   /** Connected (`ready`) or told to reload (`reset`): refetch lists. */
   onSync(): void
   onState(state: StreamState): void
@@ -21,7 +46,10 @@ export type StreamOptions = {
   /** Backoff: first retry after this long, doubling to `maxDelayMs`. */
   baseDelayMs?: number
   maxDelayMs?: number
-  /** No byte (not even a heartbeat, 15 s by default) for this long: the connection is dead. */
+  /**
+   * No byte for this long, until the server's `ready` announces its heartbeat: the connection is dead.
+   * 45 s: three of the server's default 15 s heartbeats.
+   */
   idleTimeoutMs?: number
 }
 
@@ -54,7 +82,8 @@ export function parseSse(buffer: string, emit: (message: SseMessage) => void): s
 export function createAlertStream(options: StreamOptions): AlertStream {
   const base = options.baseDelayMs ?? 1000
   const max = options.maxDelayMs ?? 30_000
-  const idleTimeout = options.idleTimeoutMs ?? 45_000
+  const fallbackIdleTimeout = options.idleTimeoutMs ?? 45_000
+  let idleTimeout = fallbackIdleTimeout
   let state: StreamState = 'connecting'
   let lastEventId: string | null = null
   let attempt = 0
@@ -87,6 +116,8 @@ export function createAlertStream(options: StreamOptions): AlertStream {
   function handle(message: SseMessage): void {
     if (message.id !== null) lastEventId = message.id
     if (message.event === 'ready') {
+      idleTimeout = idleTimeoutOf(message.data, fallbackIdleTimeout)
+      armIdle()
       attempt = 0
       setState('live')
       options.onSync()
@@ -94,7 +125,7 @@ export function createAlertStream(options: StreamOptions): AlertStream {
       options.onSync()
     } else if (message.event === 'alert') {
       try {
-        options.onEvent(JSON.parse(message.data) as AlertChangeEvent)
+        options.onEvent(JSON.parse(message.data) as LiveAlertEvent)
       } catch (err) {
         // One bad message never stops the stream.
         console.warn('alert stream: bad message', err)

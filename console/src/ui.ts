@@ -2,14 +2,14 @@
  * What every view is handed (the context) and the small pieces they share: severity badges that do
  * not rely on colour alone, labels of enums, key/value lists, loading and error states.
  */
-import type { Alert, AlertAction, AlertChangeEvent, AlertSeverity, AlertStatus } from '../../alerts/types.ts'
+import type { Alert, AlertAction, AlertSeverity, AlertStatus, NamedAlert } from '../../alerts/types.ts'
 import type { Principal, Site, Tenant } from '../../domain/registry-types.ts'
 import type { Api } from './api.ts'
 import { ApiError } from './api.ts'
 import { type Child, datum, h } from './dom.ts'
 import { formatDateTime } from './format.ts'
 import { type MessageKey, SEVERITY_KEYS, STATUS_KEYS, type Translator } from './i18n.ts'
-import type { StreamState } from './stream.ts'
+import type { LiveAlertEvent, StreamState } from './stream.ts'
 
 export type Ctx = {
   i18n: Translator
@@ -24,14 +24,14 @@ export type Ctx = {
   /** Asks for a note (resolve, comment); null when cancelled. */
   askNote(action: 'resolve' | 'comment'): Promise<string | null>
   /** Posts an action; shows the error and returns null when refused. */
-  act(alert: Alert, action: AlertAction, note?: string): Promise<Alert | null>
+  act(alert: Alert, action: AlertAction, note?: string): Promise<NamedAlert | null>
   toast(message: string, kind?: 'error' | 'info'): void
 }
 
 export type View = {
   render(): Child
   /** A change from the live stream. */
-  onAlert?(event: AlertChangeEvent): void
+  onAlert?(event: LiveAlertEvent): void
   /** The stream (re)connected: refetch what may have been missed. */
   onSync?(): void
   dispose?(): void

@@ -2,7 +2,7 @@
  * One alert: what and where, the rescue timeline with live countdowns to the accept and arrive limits
  * (TSG T5002: on site within 30 min), the next step as the obvious button, and the full history.
  */
-import type { Alert, AlertAction, RescueTimeline, Transition } from '../../../alerts/types.ts'
+import type { Alert, AlertAction, NamedAlert, RescueTimeline, Transition } from '../../../alerts/types.ts'
 import type { DeviceDetail } from '../api.ts'
 import { type Child, datum, h } from '../dom.ts'
 import { formatDateTime } from '../format.ts'
@@ -24,7 +24,7 @@ import {
   type View,
 } from '../ui.ts'
 
-type Loaded = { alert: Alert; transitions: Transition[]; device: DeviceDetail | null }
+type Loaded = { alert: NamedAlert; transitions: Transition[]; device: DeviceDetail | null }
 
 export function createAlertView(ctx: Ctx, id: string): View {
   let busy = false
@@ -171,11 +171,11 @@ export function createAlertView(ctx: Ctx, id: string): View {
             'a',
             { href: deviceHash(alert.deviceId) },
             datum(alert.deviceId),
-            device?.device.name ? [' ', datum(`(${device.device.name})`)] : null,
+            alert.deviceName ? [' ', datum(`(${alert.deviceName})`)] : null,
           ),
         ],
         [t('factKind'), t(alert.deviceKind === 'elevator' ? 'kindElevator' : 'kindScale')],
-        [t('factSite'), datum(device?.site.name ?? alert.siteId ?? '')],
+        [t('factSite'), datum(alert.siteName ?? alert.siteId ?? '')],
         device ? [t('factAddress'), datum(device.site.address)] : null,
         alert.siteCategory ? [t('factCategory'), t(CATEGORY_KEYS[alert.siteCategory])] : null,
         tenant

@@ -2,8 +2,9 @@
  * The live alert board: counts at the top, a banner nobody can miss while a passenger is trapped,
  * filters kept in the URL, and the alerts with trapped passengers first, then by severity and time.
  */
+import type { AlertSummary } from '../../../alerts/api/schemas.ts'
 import { ALERT_RULES } from '../../../alerts/rules.ts'
-import { ALERT_TYPES, type Alert, type AlertChangeEvent } from '../../../alerts/types.ts'
+import { ALERT_TYPES, type NamedAlert } from '../../../alerts/types.ts'
 import { type Child, datum, h } from '../dom.ts'
 import { formatDateTime } from '../format.ts'
 import { CATEGORY_KEYS, SEVERITY_KEYS, STATUS_KEYS } from '../i18n.ts'
@@ -12,9 +13,9 @@ import {
   alertHash,
   alertsQuery,
   availableActions,
-  type BoardFilter,
   compareAlerts,
   deviceHash,
+  deviceLabel,
   filterFromQuery,
   filterToQuery,
   isActiveRescue,
@@ -24,28 +25,30 @@ import {
   routeHash,
   SEVERITIES,
   SITE_CATEGORIES,
+  summaryQuery,
 } from '../logic.ts'
 import { ACTION_KEYS, type Ctx, errorBlock, severityBadge, statusBadge, type View } from '../ui.ts'
+
+/** The board's URL parameters (filterToQuery). */
+type BoardParam = 'status' | 'severity' | 'type' | 'site' | 'siteCategory' | 'tenant'
 
 /** Alerts fetched for the board; the API's page limit is 500. */
 const BOARD_LIMIT = 200
 
-type Counts = { open: number; critical: number; rescues: number; overdue: number }
-
 export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
   const filter = filterFromQuery(query, { types: ALERT_TYPES })
-  let alerts = new Map<string, Alert>()
+  let alerts = new Map<string, NamedAlert>()
   let total = 0
   let loaded = false
   let error: unknown = null
-  let counts: Counts | null = null
+  let counts: AlertSummary | null = null
   let generation = 0
-  // Changes that arrive while the list is being fetched are applied again on top of it.
-  let buffered: AlertChangeEvent[] | null = null
+  // Alerts changed while the list is being fetched are applied again on top of it.
+  let buffered: NamedAlert[] | null = null
   let countsTimer: number | undefined
 
-  function apply(event: AlertChangeEvent): void {
-    const { alert } = event
+  /** The alert as it is now (from the stream or an action's answer), on or off this board. */
+  function apply(alert: NamedAlert): void {
     const had = alerts.has(alert.id)
     if (matchesFilter(alert, filter)) {
       alerts.set(alert.id, alert)
@@ -64,7 +67,7 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       if (gen !== generation) return
       alerts = new Map(page.items.map((a) => [a.id, a]))
       total = page.total
-      for (const event of buffered ?? []) apply(event)
+      for (const alert of buffered ?? []) apply(alert)
       error = null
     } catch (err) {
       if (gen !== generation) return
@@ -79,22 +82,8 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
   }
 
   async function loadCounts(): Promise<void> {
-    const scope = { site: filter.site, siteCategory: filter.siteCategory, tenant: filter.tenant }
-    const count = (q: Record<string, string>) =>
-      ctx.api.alerts({ ...scope, ...q, limit: 1 }).then((page) => page.total)
     try {
-      const [open, critical, rescues, ...overdue] = await Promise.all([
-        count({ status: 'active' }),
-        count({ status: 'active', severity: 'critical' }),
-        count({ status: 'active', type: 'trapped' }),
-        ...OVERDUE_TYPES.map((type) => count({ status: 'active', type })),
-      ])
-      counts = {
-        open: open ?? 0,
-        critical: critical ?? 0,
-        rescues: rescues ?? 0,
-        overdue: overdue.reduce((a, b) => a + b, 0),
-      }
+      counts = await ctx.api.summary(summaryQuery(filter))
       ctx.rerender()
     } catch {
       // the list shows the error; counts keep their last values
@@ -123,7 +112,7 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       h('div', { class: 'field' }, h('label', { for: id }, label), control)
     const option = (value: string, label: Child, selected: boolean, isData = false) =>
       h('option', { value, selected, ...(isData ? { translate: 'no' } : {}) }, label)
-    const select = (id: string, key: keyof BoardFilter, options: HTMLOptionElement[]) =>
+    const select = (id: string, key: BoardParam, options: HTMLOptionElement[]) =>
       h(
         'select',
         {
@@ -146,9 +135,24 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
     )
     const sites = [...ctx.sites.values()].sort((a, b) => a.name.localeCompare(b.name, 'zh-CN'))
     const tenants = [...ctx.tenants.values()].sort((a, b) => a.name.localeCompare(b.name, 'zh-CN'))
+    /**
+     * The options of a filter of several values: all, each value, and, when the URL asks for several
+     * (the overdue count's link, say), one more option standing for that set.
+     */
+    const listOptions = <T extends string>(
+      chosen: readonly T[],
+      values: readonly T[],
+      label: (value: T) => string,
+    ): HTMLOptionElement[] => [
+      option('', t('filterAll'), chosen.length === 0),
+      ...(chosen.length > 1
+        ? [option(chosen.join(','), chosen.map(label).join(t('listSeparator')), true)]
+        : []),
+      ...values.map((v) => option(v, label(v), chosen.length === 1 && chosen[0] === v)),
+    ]
     const hasFilter =
-      filter.severity ||
-      filter.type ||
+      filter.severities.length > 0 ||
+      filter.types.length > 0 ||
       filter.site ||
       filter.siteCategory ||
       filter.tenant ||
@@ -159,20 +163,20 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       field(
         'f-severity',
         t('filterSeverity'),
-        select('f-severity', 'severity', [
-          option('', t('filterAll'), !filter.severity),
-          ...SEVERITIES.map((s) => option(s, t(SEVERITY_KEYS[s]), filter.severity === s)),
-        ]),
+        select(
+          'f-severity',
+          'severity',
+          listOptions(filter.severities, SEVERITIES, (s) => t(SEVERITY_KEYS[s])),
+        ),
       ),
       field(
         'f-type',
         t('filterType'),
-        select('f-type', 'type', [
-          option('', t('filterAll'), !filter.type),
-          ...ALERT_TYPES.map((type) =>
-            option(type, i18n.pick(ALERT_RULES[type].title), filter.type === type),
-          ),
-        ]),
+        select(
+          'f-type',
+          'type',
+          listOptions(filter.types, ALERT_TYPES, (type) => i18n.pick(ALERT_RULES[type].title)),
+        ),
       ),
       field(
         'f-site',
@@ -213,25 +217,35 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
 
   function countTiles(): HTMLElement {
     const t = ctx.i18n.t
-    const tile = (name: string, label: string, value: number | null, href: string | null, hint?: string) => {
+    const tile = (
+      name: string,
+      label: string,
+      value: number | null,
+      href: string,
+      more: { extra?: Child; hint?: string } = {},
+    ) => {
       const body = [
         h('span', { class: 'count-value', 'data-count': name }, value === null ? '…' : String(value)),
         h('span', { class: 'count-label' }, label),
+        more.extra ?? null,
       ]
       const cls = `count count-${name}${value ? ' has-value' : ''}`
-      return h(
-        'li',
-        null,
-        href
-          ? h('a', { class: cls, href, 'data-key': `count-${name}`, ...(hint ? { title: hint } : {}) }, body)
-          : h('div', { class: cls, ...(hint ? { title: hint } : {}) }, body),
-      )
+      const hint = more.hint ? { title: more.hint } : {}
+      return h('li', null, h('a', { class: cls, href, 'data-key': `count-${name}`, ...hint }, body))
     }
-    const scope = { site: filter.site, siteCategory: filter.siteCategory, tenant: filter.tenant }
+    // Each count is of the filters in force (status aside: counts are of active alerts); its link opens
+    // the board with those filters and its own.
+    const scope = summaryQuery(filter)
+    const late = counts?.rescuesLate ?? 0
     return h(
       'ul',
       { class: 'counts', 'aria-label': t('countsLabel') },
-      tile('open', t('countOpen'), counts?.open ?? null, routeHash('/board', scope)),
+      tile(
+        'open',
+        t('countOpen'),
+        counts ? counts.open + counts.acknowledged : null,
+        routeHash('/board', scope),
+      ),
       tile(
         'critical',
         t('countCritical'),
@@ -241,17 +255,34 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       tile(
         'rescues',
         t('countRescues'),
-        counts?.rescues ?? null,
+        counts?.rescuesInProgress ?? null,
         routeHash('/board', { ...scope, type: 'trapped' }),
+        {
+          extra:
+            late > 0
+              ? h(
+                  'span',
+                  { class: 'count-late', 'data-count': 'rescues-late' },
+                  h('span', { 'aria-hidden': 'true' }, '⚠ '),
+                  t('countRescuesLate', { n: late }),
+                )
+              : null,
+        },
       ),
-      tile('overdue', t('countOverdue'), counts?.overdue ?? null, null, t('countOverdueHint')),
+      tile(
+        'overdue',
+        t('countOverdue'),
+        counts?.overdue ?? null,
+        routeHash('/board', { ...scope, type: OVERDUE_TYPES.join(',') }),
+        { hint: t('countOverdueHint') },
+      ),
     )
   }
 
   function trappedBanner(): HTMLElement | null {
     const t = ctx.i18n.t
     const rescues = [...alerts.values()].filter(isActiveRescue)
-    const n = Math.max(counts?.rescues ?? 0, rescues.length)
+    const n = Math.max(counts?.rescuesInProgress ?? 0, rescues.length)
     if (n === 0) return null
     const first = rescues.sort(compareAlerts)[0]
     return h(
@@ -269,13 +300,12 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
     )
   }
 
-  function alertCard(alert: Alert): HTMLElement {
+  function alertCard(alert: NamedAlert): HTMLElement {
     const { i18n, me } = ctx
     const t = i18n.t
     const rescue = alert.rescue
     const isRescue = isActiveRescue(alert)
     const step = nextStep(availableActions(alert, me))
-    const site = alert.siteId ? ctx.sites.get(alert.siteId) : undefined
     return h(
       'li',
       {
@@ -306,9 +336,13 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       h(
         'p',
         { class: 'card-where' },
-        h('a', { href: deviceHash(alert.deviceId), 'data-key': `dev-${alert.id}` }, datum(alert.deviceId)),
+        h(
+          'a',
+          { href: deviceHash(alert.deviceId), 'data-key': `dev-${alert.id}` },
+          datum(deviceLabel(alert)),
+        ),
         ' · ',
-        datum(site?.name ?? alert.siteId ?? ''),
+        datum(alert.siteName ?? alert.siteId ?? ''),
         alert.siteCategory ? [' · ', t(CATEGORY_KEYS[alert.siteCategory])] : null,
       ),
       h(
@@ -356,7 +390,8 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
                   const button = event.currentTarget
                   if (button instanceof HTMLButtonElement) button.disabled = true
                   const updated = await ctx.act(alert, step)
-                  if (updated) apply({ alert: updated, change: changeOf(updated, step) })
+                  // The answer is the alert as the stream will bring it a moment later.
+                  if (updated) apply(updated)
                   ctx.rerender()
                 },
               },
@@ -392,9 +427,9 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
                 ],
       )
     },
-    onAlert(event) {
-      if (buffered) buffered.push(event)
-      apply(event)
+    onAlert({ alert }) {
+      if (buffered) buffered.push(alert)
+      apply(alert)
       scheduleCounts()
       ctx.rerender()
     },
@@ -406,23 +441,5 @@ export function createBoardView(ctx: Ctx, query: URLSearchParams): View {
       window.clearTimeout(countsTimer)
       generation += 1
     },
-  }
-}
-
-/** A stand-in change for an action we just took (the stream brings the real one a moment later). */
-function changeOf(alert: Alert, action: string): AlertChangeEvent['change'] {
-  return {
-    alertId: alert.id,
-    transition: action,
-    type: alert.type,
-    severity: alert.severity,
-    status: alert.status,
-    deviceId: alert.deviceId,
-    siteId: alert.siteId,
-    tenantId: alert.tenantId,
-    siteCategory: alert.siteCategory,
-    count: alert.count,
-    at: Date.now(),
-    actor: 'console',
   }
 }

@@ -1,8 +1,8 @@
 /**
  * The district plan's figures against their targets, for a period a person picks: verification rate
  * per site category against 99%, inspection declaration against 100%, rescue arrival times against
- * 30 min, instruments registered against 10,000. Bars with a target line, a number and a ✓/✗ beside
- * each, so the page reads at a glance and without colour.
+ * the platform's arrival limit (30 min by default), instruments registered against 10,000. Bars with
+ * a target line, a number and a ✓/✗ beside each, so the page reads at a glance and without colour.
  */
 import type { ComplianceFigures, ComplianceReport, Ratio } from '../../../alerts/types.ts'
 import { type Child, h } from '../dom.ts'
@@ -18,11 +18,9 @@ import {
 } from '../logic.ts'
 import { type Ctx, errorBlock, loader, loadingBlock, type View } from '../ui.ts'
 
-/**
- * TSG T5002: 30 min in a districted city. The report does not carry the platform's
- * RESCUE_ARRIVE_LIMIT_S setting (see docs/console.md), so the chart draws the regulation's value.
- */
-const ARRIVE_LIMIT_MIN = 30
+/** 30 for 1800 s, 1.5 for 90 s. */
+const formatMinutes = (minutes: number): string =>
+  Number.isInteger(minutes) ? String(minutes) : minutes.toFixed(1)
 
 type BarRow = {
   key: string
@@ -151,13 +149,16 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
     )
   }
 
-  function rescueChart(overall: ComplianceFigures): HTMLElement {
+  /** The line is the platform's RESCUE_ARRIVE_LIMIT_S (TSG T5002: 30 min in a districted city). */
+  function rescueChart(overall: ComplianceFigures, limits: ComplianceReport['rescueLimits']): HTMLElement {
     const t = ctx.i18n.t
     const r = overall.rescue
+    const limitMin = limits.arriveS / 60
+    const limitText = formatMinutes(limitMin)
     const toMin = (s: number | null) => (s === null ? null : s / 60)
     const median = toMin(r.medianArrivalS)
     const p90 = toMin(r.p90ArrivalS)
-    const scale = Math.max(ARRIVE_LIMIT_MIN * 1.5, (p90 ?? 0) * 1.1)
+    const scale = Math.max(limitMin * 1.5, (p90 ?? 0) * 1.1)
     const row = (key: string, label: string, minutes: number | null): BarRow =>
       minutes === null
         ? { key, label, fill: 0, value: t('noData'), verdict: 'none' }
@@ -166,16 +167,16 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
             label,
             fill: minutes / scale,
             value: t('minutes', { n: minutes.toFixed(1) }),
-            verdict: minutes <= ARRIVE_LIMIT_MIN ? 'meets' : 'misses',
+            verdict: minutes <= limitMin ? 'meets' : 'misses',
           }
     const within = r.withinLimit
     return chart(
       'rescue',
       t('rescueChart'),
-      t('rescueChartDesc', { limit: ARRIVE_LIMIT_MIN }),
+      t('rescueChartDesc', { limit: limitText }),
       bars('rescue', [row('median', t('median'), median), row('p90', t('p90'), p90)], {
-        at: ARRIVE_LIMIT_MIN / scale,
-        label: t('targetLine', { value: t('minutes', { n: ARRIVE_LIMIT_MIN }) }),
+        at: limitMin / scale,
+        label: t('targetLine', { value: t('minutes', { n: limitText }) }),
       }),
       h(
         'ul',
@@ -405,7 +406,7 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
             { class: 'charts' },
             verificationChart(report),
             inspectionChart(report.overall),
-            rescueChart(report.overall),
+            rescueChart(report.overall, report.rescueLimits),
             instrumentsChart(report.overall),
             otherFigures(report.overall),
           ),

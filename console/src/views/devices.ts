@@ -236,8 +236,10 @@ export function createDeviceView(ctx: Ctx, id: string): View {
   function dates(detail: DeviceDetail): HTMLElement {
     const { i18n } = ctx
     const t = i18n.t
-    const { device, flags } = detail
+    const { device, flags, maintenance } = detail
     const dateText = (value: string | null) => value ?? t('dash')
+    // The API's figure takes the maintenance log into account as well as the registry's date.
+    const lastMaintenance = maintenance ? maintenance.lastMaintenanceAt : null
     const anyOverdue =
       flags.maintenanceOverdue ||
       flags.inspectionOverdue ||
@@ -249,10 +251,25 @@ export function createDeviceView(ctx: Ctx, id: string): View {
         ? [
             [
               t('lastMaintenance'),
-              device.lastMaintenanceAt === null
+              lastMaintenance === null
                 ? t('never')
-                : [timeOrDash(i18n, device.lastMaintenanceAt), ' · ', elapsed(device.lastMaintenanceAt)],
+                : [timeOrDash(i18n, lastMaintenance), ' · ', elapsed(lastMaintenance)],
             ],
+            maintenance
+              ? [
+                  t('maintenanceDue'),
+                  [
+                    h(
+                      'span',
+                      { class: maintenance.isOverdue ? 'date-late' : '', 'data-key': 'maintenance-due' },
+                      maintenance.isOverdue ? h('span', { 'aria-hidden': 'true' }, '⚠ ') : null,
+                      maintenance.dueOn,
+                    ),
+                    ' · ',
+                    t('maintenanceEvery', { n: maintenance.intervalDays }),
+                  ],
+                ]
+              : null,
             [t('lastInspection'), dateText(device.lastInspectionOn)],
             [t('nextInspection'), dateText(device.nextInspectionDue)],
           ]
