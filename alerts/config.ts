@@ -52,5 +52,7 @@ export const AlertsConfigSchema = z.object({
   SEQ_WINDOW: env.positiveInt(64),
   /** Events kept per device for the console's device page. */
   RECENT_EVENTS: env.positiveInt(20),
+  /** How often the active alerts are written to InfluxDB (measurement alerts_active); 0 = never. */
+  ALERTS_SNAPSHOT_INTERVAL_S: env.nonNegativeInt(60),
 })
 export type AlertsConfig = z.output<typeof AlertsConfigSchema>

@@ -5,6 +5,10 @@
  */
 import { z } from 'zod'
 import { SiteCategorySchema } from './registry-types.ts'
+import { DEVICE_KINDS } from './topics.ts'
+
+/** Groups per snapshot message: ~200 bytes each keeps a message well under the broker's packet limit. */
+export const ACTIVE_ALERTS_GROUPS_PER_MESSAGE = 50
 
 export const ALERT_SEVERITIES = ['info', 'warning', 'major', 'critical'] as const
 export const AlertSeveritySchema = z.enum(ALERT_SEVERITIES)
@@ -37,3 +41,32 @@ export type AlertChange = z.infer<typeof AlertChangeSchema>
 export function alertTopic(change: Pick<AlertChange, 'severity' | 'type' | 'deviceId'>): string {
   return `alerts/${change.severity}/${change.type}/${change.deviceId}`
 }
+
+/** Active alerts of one group (type, severity, device kind, site, tenant, category) at one instant. */
+export const ActiveAlertGroupSchema = z.object({
+  type: z.string().min(1).max(64),
+  severity: AlertSeveritySchema,
+  kind: z.enum(DEVICE_KINDS),
+  siteId: z.string().nullable(),
+  tenantId: z.string().nullable(),
+  siteCategory: SiteCategorySchema.nullable(),
+  /** Open + acknowledged. */
+  active: z.int().min(0),
+  /** Open only. */
+  unacknowledged: z.int().min(0),
+})
+export type ActiveAlertGroup = z.infer<typeof ActiveAlertGroupSchema>
+
+/**
+ * A periodic snapshot of the active alerts, stored as measurement `alerts_active` so Grafana can chart
+ * what is open now (alert_change only has the transitions). Split across processes it travels on
+ * ACTIVE_ALERTS_TOPIC, in parts small enough for one MQTT packet; all parts share `at`.
+ */
+export const ActiveAlertsSnapshotSchema = z.object({
+  at: z.int().positive(),
+  groups: z.array(ActiveAlertGroupSchema).max(ACTIVE_ALERTS_GROUPS_PER_MESSAGE),
+})
+export type ActiveAlertsSnapshot = z.infer<typeof ActiveAlertsSnapshotSchema>
+
+/** Not under `alerts/{severity}/…`: consumers of alert changes do not receive snapshots. */
+export const ACTIVE_ALERTS_TOPIC = 'alerts/active'

@@ -15,7 +15,7 @@
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Registry as PromRegistry } from 'prom-client'
-import type { AlertChange } from '../domain/alert-change.ts'
+import type { ActiveAlertsSnapshot, AlertChange } from '../domain/alert-change.ts'
 import { DomainError, isDomainError } from '../domain/errors.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { InboundMessage, MessageSink, ReadingListener } from '../domain/pipeline.ts'
@@ -31,7 +31,13 @@ import {
   openDeadLetterStore,
 } from './dead-letters.ts'
 import { createInfluxWriter, INFLUX_ERROR_CODES, type InfluxWriter } from './influx-writer.ts'
-import { alertChangeLine, createLineEncoder, type HealthField, healthLine } from './line-protocol.ts'
+import {
+  activeAlertsLines,
+  alertChangeLine,
+  createLineEncoder,
+  type HealthField,
+  healthLine,
+} from './line-protocol.ts'
 import { createIngestMetrics, createIntervalStats } from './metrics.ts'
 import { createSpool, type SpoolDepth } from './spool.ts'
 
@@ -646,6 +652,20 @@ export function createIngest(deps: IngestDeps) {
       counts.received++
       countReceived('alert_change')
       return add(alertChangeLine(change))
+    },
+
+    /** Stores a snapshot of the active alerts as measurement `alerts_active`; resolves once durable. */
+    async recordActiveAlerts(snapshot: ActiveAlertsSnapshot): Promise<void> {
+      requireRunning()
+      const lines = activeAlertsLines(snapshot)
+      counts.received += lines.length
+      // All lines go into the open batch first; then wait for each distinct batch once.
+      const batches = new Set<Promise<void>>()
+      for (const line of lines) {
+        countReceived('alerts_active')
+        batches.add(add(line))
+      }
+      await Promise.all(batches)
     },
 
     /** Keeps a message this service cannot use (an invalid alert change, say) as a dead letter. */

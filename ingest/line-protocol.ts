@@ -7,7 +7,7 @@
  * exactly what `Point.toLineProtocol` produces.
  */
 import { escape as lineEscape } from '@influxdata/influxdb-client'
-import type { AlertChange } from '../domain/alert-change.ts'
+import type { ActiveAlertsSnapshot, AlertChange } from '../domain/alert-change.ts'
 import type { Reading } from '../domain/reading.ts'
 import type { DeviceContext } from '../domain/registry-types.ts'
 import { UPLINK, type UplinkType } from '../domain/topics.ts'
@@ -190,6 +190,21 @@ export function alertChangeLine(change: AlertChange): string {
     `count=${change.count}i`,
   ].join(',')
   return `alert_change${tags} ${fields} ${alertChangeTimeUs(change)}`
+}
+
+/** Measurement `alerts_active`: one point per group of a snapshot, all at the snapshot's time. */
+export function activeAlertsLines(snapshot: ActiveAlertsSnapshot): string[] {
+  return snapshot.groups.map((g) => {
+    const tags = tagString({
+      type: g.type,
+      severity: g.severity,
+      kind: g.kind,
+      site_id: g.siteId,
+      tenant_id: g.tenantId,
+      site_category: g.siteCategory,
+    })
+    return `alerts_active${tags} active=${g.active}i,unacknowledged=${g.unacknowledged}i ${snapshot.at * 1000}`
+  })
 }
 
 /**

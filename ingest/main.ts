@@ -11,7 +11,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import { Registry as PromRegistry } from 'prom-client'
-import { AlertChangeSchema } from '../domain/alert-change.ts'
+import { ACTIVE_ALERTS_TOPIC, ActiveAlertsSnapshotSchema, AlertChangeSchema } from '../domain/alert-change.ts'
 import { parseEnv } from '../domain/config.ts'
 import { isDomainError } from '../domain/errors.ts'
 import { createLogger } from '../domain/logger.ts'
@@ -52,6 +52,7 @@ function toInbound(message: SubscribedMessage): InboundMessage {
 
 async function take(message: SubscribedMessage): Promise<void> {
   if (!message.topic.startsWith(`${ALERTS_TOPIC_PREFIX}/`)) return ingest.accept(toInbound(message))
+  if (message.topic === ACTIVE_ALERTS_TOPIC) return takeActiveAlerts(message)
   let json: unknown
   try {
     json = JSON.parse(message.payload.toString('utf8'))
@@ -68,6 +69,26 @@ async function take(message: SubscribedMessage): Promise<void> {
     return ingest.reject(toInbound(message), 'invalid_alert_change', detail)
   }
   return ingest.recordAlertChange(change.data)
+}
+
+/** A part of the alerts service's periodic snapshot (measurement alerts_active). */
+async function takeActiveAlerts(message: SubscribedMessage): Promise<void> {
+  let json: unknown
+  try {
+    json = JSON.parse(message.payload.toString('utf8'))
+  } catch (err) {
+    return ingest.reject(
+      toInbound(message),
+      'invalid_alert_change',
+      `invalid JSON: ${(err as Error).message}`,
+    )
+  }
+  const snapshot = ActiveAlertsSnapshotSchema.safeParse(json)
+  if (!snapshot.success) {
+    const detail = snapshot.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
+    return ingest.reject(toInbound(message), 'invalid_alert_change', detail)
+  }
+  return ingest.recordActiveAlerts(snapshot.data)
 }
 
 const clientId = config.MQTT_CLIENT_ID ?? config.MQTT_USERNAME

@@ -67,7 +67,10 @@ async function startPlatform(extraEnv: Record<string, string> = {}) {
 
 describe('platform (all services in one process)', () => {
   it('stores every acknowledged reading once and raises a derived trapped alert in the API', async () => {
-    const { platform, db, influxUrl, api } = await startPlatform({ TRAPPED_AFTER_S: '2' })
+    const { platform, db, influxUrl, api } = await startPlatform({
+      TRAPPED_AFTER_S: '2',
+      ALERTS_SNAPSHOT_INTERVAL_S: '1',
+    })
     const devices = await provisionFleet(platform.registry, {
       elevators: 8,
       scales: 8,
@@ -139,6 +142,13 @@ describe('platform (all services in one process)', () => {
       db,
     )
     expect(Number(changes[0]?.values[0]?.[1] ?? 0)).toBeGreaterThanOrEqual(1)
+    // And what was open, every snapshot interval, for Grafana's "active alerts" panels.
+    const active = await influxQuery(
+      influxUrl,
+      `SELECT last(active) FROM alerts_active WHERE type = 'trapped' AND severity = 'critical'`,
+      db,
+    )
+    expect(Number(active[0]?.values[0]?.[1] ?? 0)).toBe(1)
   })
 
   it('takes readings from a client nobody here wrote (mosquitto_pub) and dead-letters garbage', async () => {

@@ -13,7 +13,9 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { Registry as MetricsRegistry } from 'prom-client'
+import { createActiveAlertsSnapshotter } from '../alerts/active-snapshot.ts'
 import { buildApp } from '../alerts/api/app.ts'
+import { systemClock } from '../alerts/clock.ts'
 import { createAlertEngine } from '../alerts/engine.ts'
 import { createNotifier, type Notifier } from '../alerts/notify/notifier.ts'
 import type { AlertEngine, Clock } from '../alerts/types.ts'
@@ -56,6 +58,7 @@ type Parts = {
   notifier: Notifier
   app: FastifyInstance
   unsubscribe: () => void
+  stopSnapshots: () => Promise<void>
 }
 
 /** Defaults to the console bundle next to the sources, when it has been built. */
@@ -143,6 +146,13 @@ export function createPlatform(deps: PlatformDeps): Platform {
           }
         },
       })
+      const snapshotter = createActiveAlertsSnapshotter({
+        engine,
+        intervalS: config.ALERTS_SNAPSHOT_INTERVAL_S,
+        clock: deps.clock ?? systemClock(),
+        logger,
+        sink: (snapshot) => ingest.recordActiveAlerts(snapshot),
+      })
       // Alert history for Grafana goes through ingest's lossless path like any reading.
       const unsubscribe = engine.onChange(({ change }) => {
         ingest
@@ -160,6 +170,8 @@ export function createPlatform(deps: PlatformDeps): Platform {
         started.push(() => engine.stop())
         await ingest.start()
         started.push(() => ingest.stop())
+        snapshotter.start()
+        started.push(() => snapshotter.stop())
         await broker.start()
         started.push(() => broker?.stop())
         brokerStarted()
@@ -169,7 +181,16 @@ export function createPlatform(deps: PlatformDeps): Platform {
         await app.close()
         throw err
       }
-      parts = { registry, broker, ingest, engine, notifier, app, unsubscribe }
+      parts = {
+        registry,
+        broker,
+        ingest,
+        engine,
+        notifier,
+        app,
+        unsubscribe,
+        stopSnapshots: () => snapshotter.stop(),
+      }
       log.info({ mqttPort: broker.port(), httpPort: httpPortOf(app) }, 'platform started')
     } catch (err) {
       registry.close()
@@ -183,6 +204,7 @@ export function createPlatform(deps: PlatformDeps): Platform {
     // Reverse order: stop taking requests and readings first, then flush, then close storage.
     await p.app.close()
     await p.broker.stop()
+    await p.stopSnapshots()
     await p.ingest.stop()
     await p.engine.stop()
     p.unsubscribe()
