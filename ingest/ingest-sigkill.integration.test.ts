@@ -140,6 +140,17 @@ describe('ingest as its own process', () => {
     expect(await influxQuery(influxUrl, 'SELECT count(alert_id) FROM alert_change', db)).toMatchObject([
       { values: [[0, 1]] },
     ])
+    // So is a part of the alerts service's active-alerts snapshot (measurement alerts_active).
+    const group = { ...change, kind: 'elevator', active: 2, unacknowledged: 1 }
+    await broker.publish('alerts/active', JSON.stringify({ at: change.at, groups: [group] }), 1)
+    await waitFor(
+      async () => (await influxQuery(influxUrl, 'SELECT active FROM alerts_active', db)).length > 0,
+      20_000,
+      'the active-alerts snapshot in InfluxDB',
+    )
+    expect(
+      await influxQuery(influxUrl, 'SELECT active, unacknowledged FROM alerts_active', db),
+    ).toMatchObject([{ values: [[change.at, 2, 1]] }])
 
     // SIGTERM flushes and exits cleanly.
     if (second.child.pid !== undefined) process.kill(second.child.pid, 'SIGTERM')

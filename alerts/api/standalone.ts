@@ -8,6 +8,7 @@
 import mqtt, { type MqttClient } from 'mqtt'
 import { Counter, Registry as MetricsRegistry } from 'prom-client'
 import { z } from 'zod'
+import { ACTIVE_ALERTS_TOPIC } from '../../domain/alert-change.ts'
 import { env } from '../../domain/config.ts'
 import type { Logger } from '../../domain/logger.ts'
 import {
@@ -20,6 +21,8 @@ import { parseTopic, uplinkFilters } from '../../domain/topics.ts'
 import { type DeadLetterStore, deadLetterFile, openDeadLetterStore } from '../../ingest/dead-letters.ts'
 import { createCertification } from '../../registry/certification.ts'
 import { createRegistry, type Registry, registryFile } from '../../registry/registry.ts'
+import { createActiveAlertsSnapshotter } from '../active-snapshot.ts'
+import { systemClock } from '../clock.ts'
 import { AlertsConfigSchema } from '../config.ts'
 import { createAlertEngine } from '../engine.ts'
 import { NotifyConfigSchema } from '../notify/config.ts'
@@ -87,6 +90,7 @@ export function createAlertsProcess(deps: AlertsProcessDeps): AlertsProcess {
   let notifier: Notifier | null = null
   let publisher: MqttClient | null = null
   let subscriber: MqttSubscriber | null = null
+  let snapshotter: ReturnType<typeof createActiveAlertsSnapshotter> | null = null
   let app: ReturnType<typeof buildApp> | null = null
   let address = ''
   let stopping: Promise<void> | null = null
@@ -130,12 +134,14 @@ export function createAlertsProcess(deps: AlertsProcessDeps): AlertsProcess {
     await app?.close()
     await tail
     await subscriber?.stop()
+    await snapshotter?.stop()
     await notifier?.stop()
     await publisher?.endAsync().catch(() => undefined)
     await engine?.stop()
     deadLetters?.close()
     registry?.close()
     subscriber = null
+    snapshotter = null
     app = null
     notifier = null
     publisher = null
@@ -183,6 +189,18 @@ export function createAlertsProcess(deps: AlertsProcessDeps): AlertsProcess {
             }
           : {}),
       })
+      // Active-alert snapshots for Grafana travel to ingest on alerts/active (split deployment).
+      snapshotter = pub
+        ? createActiveAlertsSnapshotter({
+            engine,
+            intervalS: config.ALERTS_SNAPSHOT_INTERVAL_S,
+            clock: systemClock(),
+            logger,
+            sink: async (snapshot) => {
+              await pub.publishAsync(ACTIVE_ALERTS_TOPIC, JSON.stringify(snapshot), { qos: 1 })
+            },
+          })
+        : null
       subscriber = createMqttSubscriber({
         url: config.MQTT_URL,
         clientId: config.MQTT_USERNAME,
@@ -214,8 +232,9 @@ export function createAlertsProcess(deps: AlertsProcessDeps): AlertsProcess {
         }),
       })
       try {
-        await engine.start()
         notifier.start()
+        await engine.start()
+        snapshotter?.start()
         address = await app.listen({ port: config.HTTP_PORT, host: config.HTTP_HOST })
         log.info({ mqtt: config.MQTT_URL, username: config.MQTT_USERNAME }, 'connecting to the broker')
         await subscriber.start()
