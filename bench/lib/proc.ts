@@ -166,3 +166,47 @@ export function createProcessWatch(everyMs = 250) {
     },
   }
 }
+
+export type CpuWindow = { s: number; load1: number; cpuPct: Record<string, number> }
+
+/**
+ * CPU share of each named process per window (100 = one core), with the load average: shows whether a
+ * slow stretch of a run was the platform busy, InfluxDB busy, or the machine busy with something else.
+ */
+export function createCpuTimeline(pids: Record<string, number | undefined>, windowMs: number) {
+  const windows: CpuWindow[] = []
+  let last = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]))
+  let lastAt = performance.now()
+  const started = lastAt
+  const timer = setInterval(() => {
+    const now = performance.now()
+    const wallS = (now - lastAt) / 1000
+    const current = Object.fromEntries(
+      Object.entries(pids).map(([name, pid]) => [name, cpuSeconds(pid) ?? 0]),
+    )
+    const cpuPct: Record<string, number> = {}
+    for (const name of Object.keys(pids)) {
+      cpuPct[name] = wallS > 0 ? (((current[name] ?? 0) - (last[name] ?? 0)) / wallS) * 100 : 0
+    }
+    windows.push({ s: Math.round((now - started) / 1000), load1: loadAverage()[0], cpuPct })
+    last = current
+    lastAt = now
+  }, windowMs)
+  timer.unref()
+  return {
+    windows: (): CpuWindow[] => [...windows],
+    stop: (): void => clearInterval(timer),
+  }
+}
+
+/** `s: name% … load` per window, one line. */
+export function cpuTimelineText(windows: CpuWindow[]): string {
+  return windows
+    .map(
+      (w) =>
+        `${w.s}s: ${Object.entries(w.cpuPct)
+          .map(([name, pct]) => `${name} ${Math.round(pct)}%`)
+          .join(' ')} load ${w.load1.toFixed(1)}`,
+    )
+    .join('; ')
+}

@@ -22,11 +22,13 @@ export async function scrapeMetrics(url: string): Promise<Scrape> {
   return out
 }
 
-/** Sum over every label set of `name`, after minus before. */
-function delta(a: Scrape, b: Scrape, name: string): number {
+/** Sum over every label set of `name` (that has `label` among its labels), after minus before. */
+function delta(a: Scrape, b: Scrape, name: string, label = ''): number {
   let sum = 0
-  for (const [key, value] of b)
-    if (key === name || key.startsWith(`${name}{`)) sum += value - (a.get(key) ?? 0)
+  for (const [key, value] of b) {
+    const isIt = key === name || (key.startsWith(`${name}{`) && key.includes(label))
+    if (isIt) sum += value - (a.get(key) ?? 0)
+  }
   return sum
 }
 
@@ -42,7 +44,10 @@ export function describeWindow(
   const sinks = delta(before, after, 'mqtt_device_sink_seconds_count')
   const sinkS = delta(before, after, 'mqtt_device_sink_seconds_sum')
   const spooled = delta(before, after, 'ingest_spooled_total')
+  // Writes slower than 1 s: the histogram's buckets up to 1 s, subtracted from the count.
+  const fast = delta(before, after, 'ingest_write_seconds_bucket', 'le="1"')
   const figures = {
+    slowWrites: writes - fast,
     influxWrites: writes,
     linesPerWrite: batches > 0 ? lines / batches : 0,
     msPerWrite: writes > 0 ? (writeS / writes) * 1000 : 0,
@@ -52,7 +57,7 @@ export function describeWindow(
   return {
     text:
       `platform metrics: ${writes} InfluxDB writes, ${figures.linesPerWrite.toFixed(0)} lines and ` +
-      `${figures.msPerWrite.toFixed(0)} ms per write; broker waited ${figures.sinkMsPerMessage.toFixed(1)} ms ` +
+      `${figures.msPerWrite.toFixed(0)} ms per write (${figures.slowWrites} over 1 s); broker waited ${figures.sinkMsPerMessage.toFixed(1)} ms ` +
       `per message for ingest; ${spooled} lines spooled`,
     figures,
   }

@@ -12,7 +12,7 @@ import { type AlertWatch, startAlertWatch } from '../lib/alert-watch.ts'
 import { type CachedFleet, cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
 import { percentile, percentiles, percentilesOf } from '../lib/histogram.ts'
 import { startPlatformProcess } from '../lib/platform-process.ts'
-import { createProcessWatch, fileLimits } from '../lib/proc.ts'
+import { cpuTimelineText, createCpuTimeline, createProcessWatch, fileLimits } from '../lib/proc.ts'
 import { type Row, timelineText } from '../lib/report.ts'
 import { describeWindow, scrapeMetrics } from '../lib/scrape.ts'
 import { type SimLoad, startSimLoad, type TrappedInjection } from '../lib/sim-load.ts'
@@ -193,6 +193,10 @@ async function districtRun(
     watch.mark('server', platform.pid)
     watch.mark('influxd', influx.pid)
     const before = await scrapeMetrics(metricsUrl)
+    const cpuTimeline = createCpuTimeline(
+      { platform: platform.pid, influxd: influx.pid, generators: running.pids()[0] },
+      WINDOW_MS,
+    )
     const started = performance.now()
     running.go()
     const progress = setInterval(() => {
@@ -209,6 +213,7 @@ async function districtRun(
     clearInterval(progress)
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
+    cpuTimeline.stop()
     const after = await scrapeMetrics(metricsUrl)
     // Alerts of the last sequences may still be on their way.
     await sleep(2000)
@@ -264,6 +269,7 @@ async function districtRun(
           `; trapped alerts of ${unexpected} other devices (the traffic's own)`,
         windowStats.text,
         `latency by ${WINDOW_MS / 1000} s window (acks, p50/p99 ms): ${timelineText(timeline)}`,
+        `CPU by ${WINDOW_MS / 1000} s window (generators: the first process): ${cpuTimelineText(cpuTimeline.windows())}`,
         ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
         ...Object.entries(result.dropReasons).map(([k, v]) => `connections dropped: ${v} x ${k}`),
       ],
