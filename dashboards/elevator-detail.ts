@@ -6,7 +6,6 @@ import * as common from '@grafana/grafana-foundation-sdk/common'
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
 import * as stat from '@grafana/grafana-foundation-sdk/stat'
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline'
-import * as table from '@grafana/grafana-foundation-sdk/table'
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries'
 import {
   attentionWhenTrue,
@@ -30,26 +29,19 @@ import {
   UIDS,
   VARS,
 } from './common.ts'
-import { from, InfluxQLAnnotationTargetBuilder, TIME_FILTER } from './influxql.ts'
+import { from, TIME_FILTER } from './influxql.ts'
+import { annotation, deviceEvents, deviceEventTable, selectedDevice } from './panels.ts'
 import type { FieldOf } from './schema.ts'
 
 type StatusField = FieldOf<'elevator_status'>
 
 /** `last(field)` of the selected elevator per interval: the state it was in at the end of each. */
 function lastPerInterval(field: StatusField, alias: string) {
-  return from('elevator_status')
-    .agg('last', field, alias)
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
-    .groupByTime()
-    .fill('null')
+  return latest(field, alias).groupByTime().fill('null')
 }
 
 function latest(field: StatusField, alias: string) {
-  return from('elevator_status')
-    .agg('last', field, alias)
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
+  return selectedDevice('elevator_status').agg('last', field, alias)
 }
 
 function nowStat(title: string, description: string, field: StatusField): stat.PanelBuilder {
@@ -64,26 +56,14 @@ function nowStat(title: string, description: string, field: StatusField): stat.P
     .span(4)
 }
 
+/** Share of rated load: orange from 80%, red from 100% (overload). */
+const loadThresholds = () => thresholds([null, 'green'], [0.8, 'orange'], [1, 'red'])
+
 // Status reports come every 5 s (GB/T 24476 terminals); a gap longer than a minute is an outage, not
 // a missing sample, and stays visible as a gap.
 const SPAN_NULLS_MS = 60_000
 
 export function elevatorDetail(): dashboard.Dashboard {
-  // seq is always there; detail is optional, and a row whose selected fields are all null is dropped.
-  const events = from('elevator_event')
-    .field('detail')
-    .field('seq')
-    .tag('code')
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
-  const eventTable = from('elevator_event')
-    .tag('code', 'event')
-    .field('detail')
-    .field('seq')
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
-    .orderByTimeDesc()
-    .limit(200)
   const alerts = from('alert_change')
     .field('actor')
     .tag('type')
@@ -100,26 +80,14 @@ export function elevatorDetail(): dashboard.Dashboard {
     .time({ from: 'now-6h', to: 'now' })
     .variables([...siteVariables('elevator_status'), deviceVariable('elevator_status', 'Elevator')])
     .annotation(
-      new dashboard.AnnotationQueryBuilder()
-        .name('Elevator events')
-        .datasource(DATASOURCE)
-        .enable(true)
-        .iconColor('orange')
-        .target(new InfluxQLAnnotationTargetBuilder(events, { title: 'code', text: 'detail', tags: 'code' })),
+      annotation('Elevator events', 'orange', deviceEvents('elevator_event'), {
+        title: 'code',
+        text: 'detail',
+        tags: 'code',
+      }),
     )
     .annotation(
-      new dashboard.AnnotationQueryBuilder()
-        .name('Alerts')
-        .datasource(DATASOURCE)
-        .enable(true)
-        .iconColor('red')
-        .target(
-          new InfluxQLAnnotationTargetBuilder(alerts, {
-            title: 'type',
-            text: 'actor',
-            tags: 'transition,severity',
-          }),
-        ),
+      annotation('Alerts', 'red', alerts, { title: 'type', text: 'actor', tags: 'transition,severity' }),
     )
     .withRow(new dashboard.RowBuilder('Last reported in the range'))
     .withPanel(
@@ -134,7 +102,7 @@ export function elevatorDetail(): dashboard.Dashboard {
       nowStat('Load', 'Share of rated load; above 100% the car is overloaded', 'load')
         .unit('percentunit')
         .decimals(0)
-        .thresholds(thresholds([null, 'green'], [0.8, 'orange'], [1, 'red']))
+        .thresholds(loadThresholds())
         .colorScheme(thresholdColors()),
     )
     .withPanel(
@@ -166,11 +134,9 @@ export function elevatorDetail(): dashboard.Dashboard {
         .datasource(DATASOURCE)
         .withTarget(
           target(
-            from('elevator_status')
+            selectedDevice('elevator_status')
               .agg('max', 'speed', 'highest')
               .agg('mean', 'speed', 'mean')
-              .where(TIME_FILTER)
-              .tagIsVariable('device_id', VARS.device)
               .groupByTime()
               .fill('null'),
           ),
@@ -192,19 +158,12 @@ export function elevatorDetail(): dashboard.Dashboard {
         .description('Share of rated load, highest per interval; the red line is 100% (overload)')
         .datasource(DATASOURCE)
         .withTarget(
-          target(
-            from('elevator_status')
-              .agg('max', 'load', 'load')
-              .where(TIME_FILTER)
-              .tagIsVariable('device_id', VARS.device)
-              .groupByTime()
-              .fill('null'),
-          ),
+          target(selectedDevice('elevator_status').agg('max', 'load', 'load').groupByTime().fill('null')),
         )
         .unit('percentunit')
         .min(0)
         .axisSoftMax(1.1)
-        .thresholds(thresholds([null, 'green'], [0.8, 'orange'], [1, 'red']))
+        .thresholds(loadThresholds())
         .thresholdsStyle(
           new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
         )
@@ -278,13 +237,10 @@ export function elevatorDetail(): dashboard.Dashboard {
     )
     .withRow(new dashboard.RowBuilder('Events'))
     .withPanel(
-      new table.PanelBuilder()
-        .title('Events')
-        .description('Events the controller sent in the range, newest first (also shown as annotations)')
-        .datasource(DATASOURCE)
-        .withTarget(target(eventTable, { format: 'table' }))
-        .withTransformation({ id: 'organize', options: { excludeByName: { seq: true } } })
-        .noValue('No events in this range')
+      deviceEventTable(
+        'elevator_event',
+        'Events the controller sent in the range, newest first (also shown as annotations)',
+      )
         .height(8)
         .span(24),
     )

@@ -9,7 +9,6 @@ import * as table from '@grafana/grafana-foundation-sdk/table'
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries'
 import { ALERT_SEVERITIES } from '../domain/alert-change.ts'
 import {
-  ALERT_SNAPSHOT_WINDOW,
   baseDashboard,
   color,
   DATASOURCE,
@@ -20,22 +19,23 @@ import {
   mergeTables,
   paletteColors,
   reduce,
-  rename,
   SEVERITY_COLORS,
   SITE_FILTER,
   siteVariables,
   TAMPER_CODES,
   target,
   targets,
-  thresholdColors,
   thresholds,
   UIDS,
   VARS,
 } from './common.ts'
 import { from, fromSubquery, since, TIME_FILTER } from './influxql.ts'
+import { activeAlertsNow, countEvents, countStat, eventTable, renameCodes } from './panels.ts'
+
+type StatusMeasurement = 'elevator_status' | 'scale_status'
 
 /** Devices that reported within `$online`; the alerts service calls a device offline after 3 periods. */
-function onlineCount(measurement: 'elevator_status' | 'scale_status', alias: string) {
+function onlineCount(measurement: StatusMeasurement, alias: string) {
   return fromSubquery(
     from(measurement)
       .agg('last', 'seq', 'seq')
@@ -47,7 +47,7 @@ function onlineCount(measurement: 'elevator_status' | 'scale_status', alias: str
 
 /** Distinct devices with at least one status in the dashboard's range. */
 function seenCount(
-  measurement: 'elevator_status' | 'scale_status',
+  measurement: StatusMeasurement,
   alias: string,
   groupBy: Array<'site_id' | 'site_category'> = [],
 ) {
@@ -61,16 +61,21 @@ function seenCount(
     .groupByTags(...groupBy)
 }
 
-/** Active alerts from the latest snapshot, summed over the groups of `alerts_active`. */
-function activeAlerts(groupBy: string[]) {
-  const inner = from('alerts_active')
-    .agg('last', 'active', 'active')
-    .where(since(ALERT_SNAPSHOT_WINDOW))
-    .filter(SITE_FILTER)
-    .groupByTags('type', 'severity', 'site_id', 'site_category', 'tenant_id', 'kind')
-  return fromSubquery(inner)
-    .aggregate('sum', 'active', 'active')
-    .groupByTags(...groupBy)
+/** Devices online now, of those seen in the range: the online count in green, the seen one in grey. */
+function onlineStat(title: string, description: string, measurement: StatusMeasurement): stat.PanelBuilder {
+  return new stat.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .withTarget(target(onlineCount(measurement, 'online'), { refId: 'A' }))
+    .withTarget(target(seenCount(measurement, 'seen in range'), { refId: 'B' }))
+    .unit('short')
+    .decimals(0)
+    .colorScheme(fixedColor('green'))
+    .overrideByName('seen in range', [color('text')])
+    .reduceOptions(reduce('lastNotNull'))
+    .graphMode(common.BigValueGraphMode.None)
+    .noValue('0')
 }
 
 export function fleetOverview(): dashboard.Dashboard {
@@ -82,20 +87,10 @@ export function fleetOverview(): dashboard.Dashboard {
     .multi(false)
     .includeAll(false)
 
-  const faultsPerHour = from('elevator_event')
-    .agg('count', 'seq', 'faults')
-    .where(TIME_FILTER)
-    .tagIn('code', FAULT_CODES)
-    .filter(SITE_FILTER)
+  const faultsPerHour = countEvents('elevator_event', FAULT_CODES, 'faults')
     .groupByTime('1h')
     .groupByTags('code')
     .fill(0)
-
-  const trapped = from('elevator_event')
-    .agg('count', 'seq', 'trapped')
-    .where(TIME_FILTER)
-    .tagIs('code', 'trapped')
-    .filter(SITE_FILTER)
 
   const trappedList = from('elevator_event')
     .field('seq')
@@ -108,25 +103,19 @@ export function fleetOverview(): dashboard.Dashboard {
     .orderByTimeDesc()
     .limit(100)
 
-  const faultsBySite = from('elevator_event')
-    .agg('count', 'seq', 'faults')
-    .where(TIME_FILTER)
-    .tagIn('code', FAULT_CODES)
-    .filter(SITE_FILTER)
-    .groupByTags('site_id', 'site_category')
-  const trappedBySite = from('elevator_event')
-    .agg('count', 'seq', 'trapped')
-    .where(TIME_FILTER)
-    .tagIs('code', 'trapped')
-    .filter(SITE_FILTER)
-    .groupByTags('site_id', 'site_category')
-  const tamperBySite = from('scale_event')
-    .agg('count', 'seq', 'tamper')
-    .where(TIME_FILTER)
-    .tagIn('code', TAMPER_CODES)
-    .filter(SITE_FILTER)
-    .groupByTags('site_id', 'site_category')
-  const alertsBySite = activeAlerts(['site_id', 'site_category'])
+  const faultsBySite = countEvents('elevator_event', FAULT_CODES, 'faults').groupByTags(
+    'site_id',
+    'site_category',
+  )
+  const trappedBySite = countEvents('elevator_event', 'trapped', 'trapped').groupByTags(
+    'site_id',
+    'site_category',
+  )
+  const tamperBySite = countEvents('scale_event', TAMPER_CODES, 'tamper').groupByTags(
+    'site_id',
+    'site_category',
+  )
+  const alertsBySite = activeAlertsNow({ alias: 'active', groupBy: ['site_id', 'site_category'] })
 
   const severityOverrides = ALERT_SEVERITIES.map((severity) => ({
     matcher: { id: 'byName', options: severity },
@@ -141,59 +130,30 @@ export function fleetOverview(): dashboard.Dashboard {
     .variables([...siteVariables(), onlineVariable])
     .withRow(new dashboard.RowBuilder('Now'))
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Elevators online')
-        .description(
-          'Elevators whose last status is younger than the "Online" window, of those seen in the range',
-        )
-        .datasource(DATASOURCE)
-        .withTarget(target(onlineCount('elevator_status', 'online'), { refId: 'A' }))
-        .withTarget(target(seenCount('elevator_status', 'seen in range'), { refId: 'B' }))
-        .unit('short')
-        .decimals(0)
-        .colorScheme(fixedColor('green'))
-        .overrideByName('seen in range', [color('text')])
-        .reduceOptions(reduce('lastNotNull'))
-        .graphMode(common.BigValueGraphMode.None)
-        .noValue('0')
+      onlineStat(
+        'Elevators online',
+        'Elevators whose last status is younger than the "Online" window, of those seen in the range',
+        'elevator_status',
+      )
         .height(5)
         .span(5),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Scales online')
-        .description(
-          'Scales whose last status is younger than the "Online" window, of those seen in the range',
-        )
-        .datasource(DATASOURCE)
-        .withTarget(target(onlineCount('scale_status', 'online'), { refId: 'A' }))
-        .withTarget(target(seenCount('scale_status', 'seen in range'), { refId: 'B' }))
-        .unit('short')
-        .decimals(0)
-        .colorScheme(fixedColor('green'))
-        .overrideByName('seen in range', [color('text')])
-        .reduceOptions(reduce('lastNotNull'))
-        .graphMode(common.BigValueGraphMode.None)
-        .noValue('0')
+      onlineStat(
+        'Scales online',
+        'Scales whose last status is younger than the "Online" window, of those seen in the range',
+        'scale_status',
+      )
         .height(5)
         .span(5),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Trapped-passenger events')
-        .description(
-          'Passenger trapped (catalogue 93) events in the range; each one needs a rescuer on site within 30 min (TSG T5002)',
-        )
-        .datasource(DATASOURCE)
-        .withTarget(target(trapped))
-        .unit('short')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [1, 'red']))
-        .colorScheme(thresholdColors())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
-        .noValue('0')
+      countStat(
+        'Trapped-passenger events',
+        'Passenger trapped (catalogue 93) events in the range; each one needs a rescuer on site within 30 min (TSG T5002)',
+        countEvents('elevator_event', 'trapped', 'trapped'),
+        thresholds([null, 'green'], [1, 'red']),
+      )
         .height(5)
         .span(4),
     )
@@ -202,7 +162,9 @@ export function fleetOverview(): dashboard.Dashboard {
         .title('Active alerts by severity')
         .description('Open or acknowledged alerts now (latest alerts_active snapshot)')
         .datasource(DATASOURCE)
-        .withTarget(target(activeAlerts(['severity']), { alias: '$tag_severity' }))
+        .withTarget(
+          target(activeAlertsNow({ alias: 'active', groupBy: ['severity'] }), { alias: '$tag_severity' }),
+        )
         .unit('short')
         .decimals(0)
         .min(0)
@@ -233,24 +195,18 @@ export function fleetOverview(): dashboard.Dashboard {
         .lineWidth(1)
         .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal))
         .colorScheme(paletteColors())
-        .overrides(
-          FAULT_CODES.map((code) => ({
-            matcher: { id: 'byName', options: code },
-            properties: rename(elevatorCodeLabel(code)),
-          })),
-        )
+        .overrides(renameCodes(FAULT_CODES, elevatorCodeLabel))
         .legend(legend({ placement: 'right', table: true, calcs: ['sum'] }))
         .height(9)
         .span(16),
     )
     .withPanel(
-      new table.PanelBuilder()
-        .title('Trapped-passenger events')
-        .description('Latest 100 trapped events in the range')
-        .datasource(DATASOURCE)
-        .withTarget(target(trappedList, { format: 'table' }))
-        .withTransformation({ id: 'organize', options: { excludeByName: { seq: true } } })
-        .noValue('No trapped passengers in this range')
+      eventTable(
+        'Trapped-passenger events',
+        'Latest 100 trapped events in the range',
+        trappedList,
+        'No trapped passengers in this range',
+      )
         .height(9)
         .span(8),
     )

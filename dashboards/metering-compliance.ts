@@ -9,11 +9,9 @@
 import * as bargauge from '@grafana/grafana-foundation-sdk/bargauge'
 import * as common from '@grafana/grafana-foundation-sdk/common'
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
-import * as stat from '@grafana/grafana-foundation-sdk/stat'
 import * as table from '@grafana/grafana-foundation-sdk/table'
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries'
 import {
-  ALERT_SNAPSHOT_WINDOW,
   baseDashboard,
   color,
   DATASOURCE,
@@ -34,29 +32,26 @@ import {
   UIDS,
   ZERO_OFFSET_LIMIT_E,
 } from './common.ts'
-import { anyOf, compare, from, fromSubquery, since, TIME_FILTER } from './influxql.ts'
+import { anyOf, compare, from, fromSubquery, TIME_FILTER } from './influxql.ts'
+import {
+  ALERT_SNAPSHOT_TAGS,
+  activeAlertsNow,
+  countEvents,
+  countStat,
+  renameCodes,
+  zeroOffsetBand,
+} from './panels.ts'
 
 type VerificationType = 'verification_due' | 'verification_overdue'
 
-const SNAPSHOT_TAGS = ['type', 'severity', 'site_id', 'site_category', 'tenant_id', 'kind'] as const
-
 /** Scales with an active alert of this type now, summed per `groupBy`. */
-function verificationNow(type: VerificationType, alias: string, groupBy: string[] = []) {
-  return fromSubquery(
-    from('alerts_active')
-      .agg('last', 'active', 'active')
-      .where(since(ALERT_SNAPSHOT_WINDOW))
-      .tagIs('type', type)
-      .filter(SITE_FILTER)
-      .groupByTags(...SNAPSHOT_TAGS),
-  )
-    .aggregate('sum', 'active', alias)
-    .groupByTags(...groupBy)
+function verificationNow(
+  type: VerificationType,
+  alias: string,
+  groupBy: Array<'site_id' | 'site_category'> = [],
+) {
+  return activeAlertsNow({ alias, type, groupBy })
 }
-
-/** Band of the zero offset: green inside +-0.5e, red outside. */
-const zeroBand = () =>
-  thresholds([null, 'red'], [-ZERO_OFFSET_LIMIT_E, 'green'], [ZERO_OFFSET_LIMIT_E, 'red'])
 
 /** Per scale over the range: highest and lowest zero offset. */
 function zeroExtremesPerScale() {
@@ -81,7 +76,7 @@ export function meteringCompliance(): dashboard.Dashboard {
       .tagIn('type', ['verification_due', 'verification_overdue'])
       .filter(SITE_FILTER)
       .groupByTime()
-      .groupByTags(...SNAPSHOT_TAGS),
+      .groupByTags(...ALERT_SNAPSHOT_TAGS),
   )
     .aggregate('sum', 'active', 'scales')
     .where(TIME_FILTER)
@@ -89,18 +84,9 @@ export function meteringCompliance(): dashboard.Dashboard {
     .groupByTags('type')
     .fill('null')
 
-  const tamperBySite = from('scale_event')
-    .agg('count', 'seq', 'tamper events')
-    .where(TIME_FILTER)
-    .tagIn('code', TAMPER_CODES)
-    .filter(SITE_FILTER)
-    .groupByTags('site_id')
+  const tamperBySite = countEvents('scale_event', TAMPER_CODES, 'tamper events').groupByTags('site_id')
 
-  const tamperPerHour = from('scale_event')
-    .agg('count', 'seq', 'events')
-    .where(TIME_FILTER)
-    .tagIn('code', TAMPER_CODES)
-    .filter(SITE_FILTER)
+  const tamperPerHour = countEvents('scale_event', TAMPER_CODES, 'events')
     .groupByTime('1h')
     .groupByTags('code')
     .fill(0)
@@ -132,80 +118,42 @@ export function meteringCompliance(): dashboard.Dashboard {
     .variables(siteVariables('scale_status'))
     .withRow(new dashboard.RowBuilder('Verification now'))
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Verification overdue')
-        .description(
-          'Scales past their verification due date (JJG 539: at most 12 months between verifications)',
-        )
-        .datasource(DATASOURCE)
-        .withTarget(target(verificationNow('verification_overdue', 'overdue')))
-        .unit('short')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [1, 'red']))
-        .colorScheme(thresholdColors())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
-        .noValue('0')
+      countStat(
+        'Verification overdue',
+        'Scales past their verification due date (JJG 539: at most 12 months between verifications)',
+        verificationNow('verification_overdue', 'overdue'),
+        thresholds([null, 'green'], [1, 'red']),
+      )
         .height(5)
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Verification due soon')
-        .description('Scales whose verification falls due within VERIFICATION_DUE_SOON_DAYS (30 days)')
-        .datasource(DATASOURCE)
-        .withTarget(target(verificationNow('verification_due', 'due soon')))
-        .unit('short')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [1, 'orange']))
-        .colorScheme(thresholdColors())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
-        .noValue('0')
+      countStat(
+        'Verification due soon',
+        'Scales whose verification falls due within VERIFICATION_DUE_SOON_DAYS (30 days)',
+        verificationNow('verification_due', 'due soon'),
+        thresholds([null, 'green'], [1, 'orange']),
+      )
         .height(5)
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Scales outside +-0.5e zero')
-        .description('Scales whose zero offset left the +-0.5e band at least once in the range (JJG 539)')
-        .datasource(DATASOURCE)
-        .withTarget(target(countOutside))
-        .unit('short')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [1, 'orange']))
-        .colorScheme(thresholdColors())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
-        .noValue('0')
+      countStat(
+        'Scales outside +-0.5e zero',
+        'Scales whose zero offset left the +-0.5e band at least once in the range (JJG 539)',
+        countOutside,
+        thresholds([null, 'green'], [1, 'orange']),
+      )
         .height(5)
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Tamper events')
-        .description('Case opened, seal broken, unlock, calibration or parameter change, in the range')
-        .datasource(DATASOURCE)
-        .withTarget(
-          target(
-            from('scale_event')
-              .agg('count', 'seq', 'tamper events')
-              .where(TIME_FILTER)
-              .tagIn('code', TAMPER_CODES)
-              .filter(SITE_FILTER),
-          ),
-        )
-        .unit('short')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [1, 'orange'], [10, 'red']))
-        .colorScheme(thresholdColors())
-        .colorMode(common.BigValueColorMode.Background)
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
-        .noValue('0')
+      countStat(
+        'Tamper events',
+        'Case opened, seal broken, unlock, calibration or parameter change, in the range',
+        countEvents('scale_event', TAMPER_CODES, 'tamper events'),
+        thresholds([null, 'green'], [1, 'orange'], [10, 'red']),
+      )
         .height(5)
         .span(6),
     )
@@ -290,12 +238,7 @@ export function meteringCompliance(): dashboard.Dashboard {
         .fillOpacity(80)
         .stacking(new common.StackingConfigBuilder().mode(common.StackingMode.Normal))
         .colorScheme(paletteColors())
-        .overrides(
-          TAMPER_CODES.map((code) => ({
-            matcher: { id: 'byName', options: code },
-            properties: rename(scaleCodeLabel(code)),
-          })),
-        )
+        .overrides(renameCodes(TAMPER_CODES, scaleCodeLabel))
         .legend(legend({ calcs: ['sum'] }))
         .height(9)
         .span(14),
@@ -312,7 +255,7 @@ export function meteringCompliance(): dashboard.Dashboard {
         .unit('none')
         .decimals(2)
         .axisLabel('zero offset (e)')
-        .thresholds(zeroBand())
+        .thresholds(zeroOffsetBand())
         .thresholdsStyle(
           new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.DashedAndArea),
         )
@@ -344,7 +287,7 @@ export function meteringCompliance(): dashboard.Dashboard {
         .decimals(2)
         .overrideByRegexp('^(Highest|Lowest).*', [
           { id: 'custom.cellOptions', value: { type: 'color-text' } },
-          { id: 'thresholds', value: zeroBand().build() },
+          { id: 'thresholds', value: zeroOffsetBand().build() },
         ])
         .noValue('Every scale stayed within +-0.5e')
         .height(9)

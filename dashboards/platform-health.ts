@@ -33,6 +33,27 @@ function ingest() {
   return from('platform_ingest').where(TIME_FILTER).filter({ instance: VARS.instance })
 }
 
+/** A latest health figure, coloured by its thresholds. */
+function healthStat(
+  title: string,
+  description: string,
+  query: { render(): string },
+  field: { unit: string; decimals?: number; steps: dashboard.ThresholdsConfigBuilder },
+): stat.PanelBuilder {
+  const panel = new stat.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .withTarget(target(query))
+    .unit(field.unit)
+  if (field.decimals !== undefined) panel.decimals(field.decimals)
+  return panel
+    .thresholds(field.steps)
+    .colorScheme(thresholdColors())
+    .graphMode(common.BigValueGraphMode.None)
+    .reduceOptions(reduce('lastNotNull'))
+}
+
 export function platformHealth(): dashboard.Dashboard {
   const instanceQuery = showTagValues('instance', { from: 'platform_ingest' })
   const instanceVariable = new dashboard.QueryVariableBuilder(VARS.instance)
@@ -97,45 +118,32 @@ export function platformHealth(): dashboard.Dashboard {
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Spool depth')
-        .description('Lines waiting on disk for InfluxDB; nothing is lost while they wait')
-        .datasource(DATASOURCE)
-        .withTarget(target(ingest().agg('last', 'spool_depth_lines', 'lines')))
-        .unit('short')
-        .thresholds(thresholds([null, 'green'], [1, 'orange'], [100_000, 'red']))
-        .colorScheme(thresholdColors())
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
+      healthStat(
+        'Spool depth',
+        'Lines waiting on disk for InfluxDB; nothing is lost while they wait',
+        ingest().agg('last', 'spool_depth_lines', 'lines'),
+        { unit: 'short', steps: thresholds([null, 'green'], [1, 'orange'], [100_000, 'red']) },
+      )
         .height(4)
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Oldest spooled line')
-        .description('Age of the oldest line still waiting in the spool')
-        .datasource(DATASOURCE)
-        .withTarget(target(ingest().agg('last', 'spool_age_s', 'age')))
-        .unit('s')
-        .thresholds(thresholds([null, 'green'], [60, 'orange'], [900, 'red']))
-        .colorScheme(thresholdColors())
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
+      healthStat(
+        'Oldest spooled line',
+        'Age of the oldest line still waiting in the spool',
+        ingest().agg('last', 'spool_age_s', 'age'),
+        { unit: 's', steps: thresholds([null, 'green'], [60, 'orange'], [900, 'red']) },
+      )
         .height(4)
         .span(6),
     )
     .withPanel(
-      new stat.PanelBuilder()
-        .title('Write latency p99')
-        .description('99th percentile of InfluxDB write requests over the last health interval')
-        .datasource(DATASOURCE)
-        .withTarget(target(ingest().agg('last', 'write_latency_p99_ms', 'p99')))
-        .unit('ms')
-        .decimals(0)
-        .thresholds(thresholds([null, 'green'], [500, 'orange'], [2000, 'red']))
-        .colorScheme(thresholdColors())
-        .graphMode(common.BigValueGraphMode.None)
-        .reduceOptions(reduce('lastNotNull'))
+      healthStat(
+        'Write latency p99',
+        '99th percentile of InfluxDB write requests over the last health interval',
+        ingest().agg('last', 'write_latency_p99_ms', 'p99'),
+        { unit: 'ms', decimals: 0, steps: thresholds([null, 'green'], [500, 'orange'], [2000, 'red']) },
+      )
         .height(4)
         .span(6),
     )

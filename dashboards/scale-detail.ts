@@ -6,7 +6,6 @@ import * as common from '@grafana/grafana-foundation-sdk/common'
 import * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
 import * as stat from '@grafana/grafana-foundation-sdk/stat'
 import * as statetimeline from '@grafana/grafana-foundation-sdk/statetimeline'
-import * as table from '@grafana/grafana-foundation-sdk/table'
 import * as timeseries from '@grafana/grafana-foundation-sdk/timeseries'
 import {
   baseDashboard,
@@ -24,22 +23,19 @@ import {
   target,
   targets,
   thresholdColors,
-  thresholds,
   UIDS,
-  VARS,
-  ZERO_OFFSET_LIMIT_E,
 } from './common.ts'
-import { from, InfluxQLAnnotationTargetBuilder, TIME_FILTER } from './influxql.ts'
+import { annotation, deviceEvents, deviceEventTable, selectedDevice, zeroOffsetBand } from './panels.ts'
 
 /** Custom unit: Grafana has no CNY currency unit; ¥ prefix, amounts in yuan. */
 const YUAN = 'prefix:¥'
 
 function weighings() {
-  return from('scale_weighing').where(TIME_FILTER).tagIsVariable('device_id', VARS.device)
+  return selectedDevice('scale_weighing')
 }
 
 function status() {
-  return from('scale_status').where(TIME_FILTER).tagIsVariable('device_id', VARS.device)
+  return selectedDevice('scale_status')
 }
 
 function rangeStat(title: string, description: string): stat.PanelBuilder {
@@ -55,21 +51,7 @@ function rangeStat(title: string, description: string): stat.PanelBuilder {
 }
 
 export function scaleDetail(): dashboard.Dashboard {
-  const tamperEvents = from('scale_event')
-    .field('detail')
-    .field('seq')
-    .tag('code')
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
-    .tagIn('code', [...TAMPER_CODES, 'self_check_failed'])
-  const eventTable = from('scale_event')
-    .tag('code', 'event')
-    .field('detail')
-    .field('seq')
-    .where(TIME_FILTER)
-    .tagIsVariable('device_id', VARS.device)
-    .orderByTimeDesc()
-    .limit(200)
+  const tamperEvents = deviceEvents('scale_event').tagIn('code', [...TAMPER_CODES, 'self_check_failed'])
 
   return baseDashboard(
     UIDS.scale,
@@ -78,14 +60,11 @@ export function scaleDetail(): dashboard.Dashboard {
   )
     .variables([...siteVariables('scale_status'), deviceVariable('scale_status', 'Scale')])
     .annotation(
-      new dashboard.AnnotationQueryBuilder()
-        .name('Tamper and self-check events')
-        .datasource(DATASOURCE)
-        .enable(true)
-        .iconColor('red')
-        .target(
-          new InfluxQLAnnotationTargetBuilder(tamperEvents, { title: 'code', text: 'detail', tags: 'code' }),
-        ),
+      annotation('Tamper and self-check events', 'red', tamperEvents, {
+        title: 'code',
+        text: 'detail',
+        tags: 'code',
+      }),
     )
     .withRow(new dashboard.RowBuilder('In the range'))
     .withPanel(
@@ -110,7 +89,7 @@ export function scaleDetail(): dashboard.Dashboard {
         .withTarget(target(status().agg('last', 'zero_offset_e', 'zero')))
         .unit('none')
         .decimals(2)
-        .thresholds(thresholds([null, 'red'], [-ZERO_OFFSET_LIMIT_E, 'green'], [ZERO_OFFSET_LIMIT_E, 'red']))
+        .thresholds(zeroOffsetBand())
         .colorScheme(thresholdColors())
         .colorMode(common.BigValueColorMode.Background),
     )
@@ -207,7 +186,7 @@ export function scaleDetail(): dashboard.Dashboard {
         .unit('none')
         .decimals(2)
         .axisLabel('zero offset (e)')
-        .thresholds(thresholds([null, 'red'], [-ZERO_OFFSET_LIMIT_E, 'green'], [ZERO_OFFSET_LIMIT_E, 'red']))
+        .thresholds(zeroOffsetBand())
         .thresholdsStyle(
           new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.DashedAndArea),
         )
@@ -261,15 +240,7 @@ export function scaleDetail(): dashboard.Dashboard {
     )
     .withRow(new dashboard.RowBuilder('Events'))
     .withPanel(
-      new table.PanelBuilder()
-        .title('Events')
-        .description('Events the scale sent in the range, newest first')
-        .datasource(DATASOURCE)
-        .withTarget(target(eventTable, { format: 'table' }))
-        .withTransformation({ id: 'organize', options: { excludeByName: { seq: true } } })
-        .noValue('No events in this range')
-        .height(8)
-        .span(24),
+      deviceEventTable('scale_event', 'Events the scale sent in the range, newest first').height(8).span(24),
     )
     .build()
 }
