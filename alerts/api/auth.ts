@@ -94,6 +94,30 @@ export function assertMayAct(principal: Principal, alert: Pick<Alert, 'rescue'>,
   }
 }
 
+/**
+ * `thing` when it exists and the principal may see it; NOT_FOUND otherwise, the same answer for both,
+ * so that a tenant does not learn what exists outside its scope.
+ */
+export function visibleOrNotFound<T>(
+  thing: T | null | undefined,
+  isVisible: (found: T) => boolean,
+  notFoundMessage: string,
+): T {
+  if (thing === null || thing === undefined || !isVisible(thing)) {
+    throw new DomainError('NOT_FOUND', notFoundMessage)
+  }
+  return thing
+}
+
+/** A registered device the principal may see (another tenant's device is NOT_FOUND). */
+export function visibleDevice(
+  registry: { getDevice(id: string): Device | null },
+  principal: Principal,
+  id: string,
+): Device {
+  return visibleOrNotFound(registry.getDevice(id), (d) => canSeeDevice(principal, d), `no device ${id}`)
+}
+
 /** The actor recorded in an alert's history: the token's name, which a person recognises. */
 export function actorOf(principal: Principal): string {
   return principal.name.slice(0, 200)

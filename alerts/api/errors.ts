@@ -28,6 +28,14 @@ export const ErrorBodySchema = z
   .meta({ id: 'Error' })
 export type ErrorBody = z.infer<typeof ErrorBodySchema>
 
+/** The refusals every /api route may answer with: bad input, no token, not allowed, not found. */
+export const ERROR_RESPONSES = {
+  400: ErrorBodySchema,
+  401: ErrorBodySchema,
+  403: ErrorBodySchema,
+  404: ErrorBodySchema,
+}
+
 /** HTTP status of each DomainError code the API can meet; anything else is a 500. */
 const STATUS_BY_CODE: Record<string, number> = {
   INVALID_INPUT: 400,

@@ -7,18 +7,27 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { ALERT_SEVERITIES, AlertSeveritySchema, AlertStatusSchema } from '../../../domain/alert-change.ts'
 import { DomainError } from '../../../domain/errors.ts'
-import { SiteCategorySchema } from '../../../domain/registry-types.ts'
+import { type Principal, SiteCategorySchema } from '../../../domain/registry-types.ts'
 import {
   type ActiveAlertCount,
   ALERT_ACTIONS,
   ALERT_TYPES,
+  type Alert,
   type AlertFilter,
   OVERDUE_ALERT_TYPES,
   SEVERITY_RANK,
 } from '../../types.ts'
 import type { ApiDeps } from '../app.ts'
-import { actorOf, assertMayAct, bearerToken, canSeeAlert, isTenantScoped, principalOf } from '../auth.ts'
-import { ErrorBodySchema } from '../errors.ts'
+import {
+  actorOf,
+  assertMayAct,
+  bearerToken,
+  canSeeAlert,
+  isTenantScoped,
+  principalOf,
+  visibleOrNotFound,
+} from '../auth.ts'
+import { ERROR_RESPONSES, ErrorBodySchema } from '../errors.ts'
 import { createAlertPresenter } from '../present.ts'
 import {
   AlertSchema,
@@ -31,7 +40,7 @@ import {
   TransitionSchema,
 } from '../schemas.ts'
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema }
+const errors = ERROR_RESPONSES
 
 /**
  * `cursor` is an opaque continuation of the same query. It is offset-based underneath (the engine
@@ -74,6 +83,11 @@ type Grouped = Pick<ActiveAlertCount, 'type' | 'severity' | 'siteId' | 'tenantId
 export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app, { deps }) => {
   const { engine, registry } = deps
   const present = createAlertPresenter(registry)
+
+  function visibleAlert(principal: Principal, id: string): Alert {
+    return visibleOrNotFound(engine.getAlert(id), (a) => canSeeAlert(principal, a), `no alert ${id}`)
+  }
+
   // Streams this app opened, with the token each was opened with: a stream never ends by itself, so
   // it is ended when its token is revoked (here or by another process) and when the app closes.
   const streams = new Map<ServerResponse, string>()
@@ -289,10 +303,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
       },
     },
     async (request) => {
-      const principal = principalOf(request)
-      const alert = engine.getAlert(request.params.id)
-      if (!alert || !canSeeAlert(principal, alert))
-        throw new DomainError('NOT_FOUND', `no alert ${request.params.id}`)
+      const alert = visibleAlert(principalOf(request), request.params.id)
       return { alert: present(alert), transitions: engine.getTransitions(alert.id) }
     },
   )
@@ -315,8 +326,7 @@ export const alertRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app,
     async (request) => {
       const principal = principalOf(request)
       const { id, action } = request.params
-      const alert = engine.getAlert(id)
-      if (!alert || !canSeeAlert(principal, alert)) throw new DomainError('NOT_FOUND', `no alert ${id}`)
+      const alert = visibleAlert(principal, id)
       assertMayAct(principal, alert, action)
       const note = request.body?.note
       if (action === 'comment' && !note) {

@@ -5,12 +5,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import { DomainError } from '../../../domain/errors.ts'
-import { IsoDateSchema, type Principal } from '../../../domain/registry-types.ts'
+import { type Device, IsoDateSchema, type Principal } from '../../../domain/registry-types.ts'
 import type { Certification } from '../../../registry/certification.ts'
 import type { MaintenanceFilter } from '../../types.ts'
 import type { ApiDeps } from '../app.ts'
-import { actorOf, canSeeDevice, isTenantScoped, principalOf, requireRole } from '../auth.ts'
-import { ErrorBodySchema } from '../errors.ts'
+import { actorOf, isTenantScoped, principalOf, requireRole, visibleDevice } from '../auth.ts'
+import { ERROR_RESPONSES, ErrorBodySchema } from '../errors.ts'
 import {
   AccidentRecordSchema,
   ComplianceReportSchema,
@@ -23,10 +23,16 @@ import {
   VerificationRecordSchema,
 } from '../schemas.ts'
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema }
+const errors = ERROR_RESPONSES
 const writeErrors = { ...errors, 409: ErrorBodySchema, 503: ErrorBodySchema }
 
 const MsInput = z.int().positive().describe('ms since epoch')
+
+/** 400 INVALID_INPUT naming `field`: it comes before `other` (an end before its start). */
+function isBeforeError(field: string, other: string): DomainError {
+  const problem = `${field}: must not be before ${other}`
+  return new DomainError('INVALID_INPUT', problem, { details: { problems: [problem] } })
+}
 
 const DeadLetterSchema = z.object({
   id: z.number().int(),
@@ -46,10 +52,10 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
   const { engine, registry } = deps
   const page = pageQuery(deps.config.API_MAX_PAGE_SIZE)
 
-  function visibleDevice(principal: Principal, id: string) {
-    const device = registry.getDevice(id)
-    if (!device || !canSeeDevice(principal, device)) throw new DomainError('NOT_FOUND', `no device ${id}`)
-    return device
+  /** Certification records are written by admins and duty officers, for a device they can see. */
+  function deviceToCertify(principal: Principal, id: string): Device {
+    requireRole(principal, 'admin', 'duty_officer')
+    return visibleDevice(registry, principal, id)
   }
 
   function certification(): Certification {
@@ -120,12 +126,8 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       const principal = principalOf(request)
       requireRole(principal, 'admin', 'duty_officer', 'tenant')
       const body = request.body
-      visibleDevice(principal, body.deviceId)
-      if (body.endedAt < body.startedAt) {
-        throw new DomainError('INVALID_INPUT', 'endedAt: must not be before startedAt', {
-          details: { problems: ['endedAt: must not be before startedAt'] },
-        })
-      }
+      visibleDevice(registry, principal, body.deviceId)
+      if (body.endedAt < body.startedAt) throw isBeforeError('endedAt', 'startedAt')
       const record = engine.recordMaintenance({ ...body, actor: actorOf(principal) })
       return reply.code(201).send(record)
     },
@@ -147,7 +149,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (request) => {
-      const device = visibleDevice(principalOf(request), request.params.id)
+      const device = visibleDevice(registry, principalOf(request), request.params.id)
       return { items: certification().listVerifications(device.id) }
     },
   )
@@ -170,9 +172,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (request, reply) => {
-      const principal = principalOf(request)
-      requireRole(principal, 'admin', 'duty_officer')
-      const device = visibleDevice(principal, request.params.id)
+      const device = deviceToCertify(principalOf(request), request.params.id)
       return reply.code(201).send(certification().recordVerification(device.id, request.body))
     },
   )
@@ -189,9 +189,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (request, reply) => {
-      const principal = principalOf(request)
-      requireRole(principal, 'admin', 'duty_officer')
-      const device = visibleDevice(principal, request.params.id)
+      const device = deviceToCertify(principalOf(request), request.params.id)
       return reply
         .code(201)
         .send(certification().openVerification(device.id, { verifier: request.body.verifier }))
@@ -215,9 +213,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (request) => {
-      const principal = principalOf(request)
-      requireRole(principal, 'admin', 'duty_officer')
-      const device = visibleDevice(principal, request.params.id)
+      const device = deviceToCertify(principalOf(request), request.params.id)
       return certification().closeVerification(device.id, request.body)
     },
   )
@@ -237,7 +233,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
       },
     },
     async (request) => {
-      const device = visibleDevice(principalOf(request), request.params.id)
+      const device = visibleDevice(registry, principalOf(request), request.params.id)
       return { items: certification().listInspections(device.id) }
     },
   )
@@ -255,8 +251,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     },
     async (request, reply) => {
       const principal = principalOf(request)
-      requireRole(principal, 'admin', 'duty_officer')
-      const device = visibleDevice(principal, request.params.id)
+      const device = deviceToCertify(principal, request.params.id)
       return reply
         .code(201)
         .send(certification().declareInspection(device.id, { ...request.body, actor: actorOf(principal) }))
@@ -280,8 +275,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     },
     async (request, reply) => {
       const principal = principalOf(request)
-      requireRole(principal, 'admin', 'duty_officer')
-      const device = visibleDevice(principal, request.params.id)
+      const device = deviceToCertify(principal, request.params.id)
       return reply
         .code(201)
         .send(certification().recordInspection(device.id, { ...request.body, actor: actorOf(principal) }))
@@ -362,11 +356,7 @@ export const recordRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (app
     async (request) => {
       requireRole(principalOf(request), 'admin', 'duty_officer', 'viewer')
       const { from, to } = request.query
-      if (to < from) {
-        throw new DomainError('INVALID_INPUT', 'to: must not be before from', {
-          details: { problems: ['to: must not be before from'] },
-        })
-      }
+      if (to < from) throw isBeforeError('to', 'from')
       return engine.compliance({ from, to })
     },
   )

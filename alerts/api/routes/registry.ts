@@ -16,8 +16,8 @@ import {
   TenantInputSchema,
 } from '../../../registry/registry.ts'
 import type { ApiDeps } from '../app.ts'
-import { canSeeDevice, isTenantScoped, principalOf, requireRole } from '../auth.ts'
-import { ErrorBodySchema } from '../errors.ts'
+import { isTenantScoped, principalOf, requireRole, visibleDevice, visibleOrNotFound } from '../auth.ts'
+import { ERROR_RESPONSES, ErrorBodySchema } from '../errors.ts'
 import { createAlertPresenter } from '../present.ts'
 import {
   AlertSchema,
@@ -33,7 +33,7 @@ import {
   TenantSchema,
 } from '../schemas.ts'
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema }
+const errors = ERROR_RESPONSES
 
 const CredentialSchema = z.object({
   version: z.number().int(),
@@ -67,12 +67,6 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
   const { registry, engine } = deps
   const page = pageQuery(deps.config.API_MAX_PAGE_SIZE)
   const present = createAlertPresenter(registry)
-
-  function visibleDevice(principal: Principal, id: string): Device {
-    const device = registry.getDevice(id)
-    if (!device || !canSeeDevice(principal, device)) throw new DomainError('NOT_FOUND', `no device ${id}`)
-    return device
-  }
 
   /** Sites a tenant may see: where it has devices, or which it operates. */
   function tenantSiteIds(tenantId: string): Set<string> {
@@ -147,7 +141,7 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
     },
     async (request) => {
       const principal = principalOf(request)
-      const device = visibleDevice(principal, request.params.id)
+      const device = visibleDevice(registry, principal, request.params.id)
       const site = registry.getSite(device.siteId)
       const tenant = registry.getTenant(device.tenantId)
       if (!site || !tenant) throw new DomainError('NOT_FOUND', `device ${device.id} has no site or tenant`)
@@ -317,10 +311,9 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (request) => {
-      const site = registry.getSite(request.params.id)
-      if (!site || !canSeeSite(principalOf(request), site))
-        throw new DomainError('NOT_FOUND', `no site ${request.params.id}`)
-      return site
+      const principal = principalOf(request)
+      const { id } = request.params
+      return visibleOrNotFound(registry.getSite(id), (s) => canSeeSite(principal, s), `no site ${id}`)
     },
   )
 
@@ -368,11 +361,9 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
       },
     },
     async (request) => {
-      const tenant = registry.getTenant(request.params.id)
-      if (!tenant || !canSeeTenant(principalOf(request), tenant)) {
-        throw new DomainError('NOT_FOUND', `no tenant ${request.params.id}`)
-      }
-      return tenant
+      const principal = principalOf(request)
+      const { id } = request.params
+      return visibleOrNotFound(registry.getTenant(id), (t) => canSeeTenant(principal, t), `no tenant ${id}`)
     },
   )
 

@@ -10,10 +10,10 @@ import { WEBHOOK_FORMATS } from '../../notify/formats.ts'
 import { DELIVERY_STATUSES, WebhookInputSchema } from '../../notify/webhook-store.ts'
 import type { ApiDeps } from '../app.ts'
 import { actorOf, principalOf, requireRole } from '../auth.ts'
-import { ErrorBodySchema } from '../errors.ts'
+import { ERROR_RESPONSES } from '../errors.ts'
 import { IdParam } from '../schemas.ts'
 
-const errors = { 400: ErrorBodySchema, 401: ErrorBodySchema, 403: ErrorBodySchema, 404: ErrorBodySchema }
+const errors = ERROR_RESPONSES
 
 const SubscriptionSchema = z.object({
   id: z.string(),
