@@ -11,7 +11,7 @@
  *                  [--trapped-every 3] [--trapped-after 5] [--hour 8]
  *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32]
  *     all:         [--secret-cost production|fast] [--generators N] [--source-addresses 8]
- *                  [--cpu-prof DIR] [--cache-dir DIR] [--seed bench]
+ *                  [--cpu-prof DIR] [--platform-node-options "…"] [--cache-dir DIR] [--seed bench]
  */
 import { parseArgs } from 'node:util'
 import type { SecretCost } from './lib/fleet-cache.ts'
@@ -29,6 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
   --json                 machine-readable result on stdout (tables go to stderr)
   --secret-cost C        production (registry default scrypt, default) | fast (logins cost nothing)
   --cpu-prof DIR         run the platform under node --cpu-prof, profiles written to DIR
+  --platform-node-options "…"   Node options of the platform process (e.g. --max-old-space-size=512)
   --generators N         load generator processes (default one per 10,000 devices)
   --source-addresses N   spread connections over 127.0.0.2 … 127.0.0.(N+1) (default 8)
   --cache-dir DIR        where provisioned fleets are kept (default $TMPDIR/liftscale-bench)
@@ -47,6 +48,7 @@ const { values } = parseArgs({
     json: { type: 'boolean', default: false },
     'secret-cost': { type: 'string' },
     'cpu-prof': { type: 'string' },
+    'platform-node-options': { type: 'string', default: '' },
     generators: { type: 'string', default: '0' },
     'source-addresses': { type: 'string', default: '8' },
     'cache-dir': { type: 'string' },
@@ -100,6 +102,7 @@ const options: BenchOptions = {
   runs: Math.max(1, num(values.runs, 1, 1)),
   secretCost,
   cpuProfDir: values['cpu-prof'] ?? null,
+  platformNodeArgs: values['platform-node-options'].split(' ').filter((a) => a !== ''),
   generators: num(values.generators, 0, 0),
   sourceAddresses: Array.from({ length: addressCount }, (_, i) => `127.0.0.${i + 2}`),
   cacheRoot: values['cache-dir'],

@@ -8,6 +8,8 @@
  * - event: latency = arrival - publish time of the controller's `trapped` event.
  *
  * "raise" latencies use the alert's own `at` (when the engine raised it) instead of the arrival here.
+ * These are from the generator's publish; `brokerReceiveTimes` re-bases them on the broker's receive
+ * time of the completing message (stored with the reading as `received_at`).
  */
 import mqtt from 'mqtt'
 import { AlertChangeSchema } from '../../domain/alert-change.ts'
@@ -16,10 +18,15 @@ import type { ConditionTimes } from './sim-load-types.ts'
 export type AlertSample = {
   deviceId: string
   variant: 'derived' | 'event'
+  /** When the generator published the completing message (wall clock, ms). */
+  publishedAt: number
   /** Due time (condition complete) -> arrival at the watcher, ms. */
   deliveredMs: number
   /** Due time -> the engine's raise time (`at` of the change), ms. */
   raisedMs: number
+  /** Arrival at the watcher and the engine's raise time (wall clock, ms). */
+  arrival: number
+  raisedAt: number
 }
 
 export type AlertWatch = {
@@ -52,7 +59,15 @@ export async function startAlertWatch(options: {
     // The first change after the condition's message was published: not one left from before.
     const r = changes.get(deviceId)?.find((x) => x.arrival >= c.start)
     if (!r) return
-    samples.push({ deviceId, variant: c.variant, deliveredMs: r.arrival - c.due, raisedMs: r.at - c.due })
+    samples.push({
+      deviceId,
+      variant: c.variant,
+      publishedAt: c.start,
+      deliveredMs: r.arrival - c.due,
+      raisedMs: r.at - c.due,
+      arrival: r.arrival,
+      raisedAt: r.at,
+    })
     conditions.delete(deviceId)
   }
 
@@ -102,4 +117,35 @@ export async function startAlertWatch(options: {
     unexpected: () => [...changes.keys()].filter((id) => !injected.has(id)).length,
     stop: () => client.endAsync().then(() => undefined),
   }
+}
+
+/**
+ * Re-bases samples on when the broker received the completing message: the `received_at` InfluxDB
+ * keeps with every reading. `transitMs` is publish -> receive (generator, network, broker's socket).
+ */
+export async function brokerReceiveTimes(
+  samples: AlertSample[],
+  query: (q: string) => Promise<Array<{ values: unknown[][] }>>,
+  trappedAfterS: number,
+): Promise<Array<AlertSample & { transitMs: number }>> {
+  const out: Array<AlertSample & { transitMs: number }> = []
+  for (const s of samples) {
+    const from = Math.floor(s.publishedAt) - 2000
+    const to = Math.ceil(s.publishedAt) + 1000
+    const where = `device_id = '${s.deviceId}' AND time >= ${from}ms AND time <= ${to}ms`
+    const q =
+      s.variant === 'event'
+        ? `SELECT received_at FROM elevator_event WHERE ${where} AND code = 'trapped' LIMIT 1`
+        : `SELECT received_at FROM elevator_status WHERE ${where} AND direction = 'stopped' AND door = 'closed' AND occupied = true LIMIT 1`
+    const receivedAt = Number((await query(q))[0]?.values[0]?.[1])
+    if (!Number.isFinite(receivedAt)) continue
+    const due = s.variant === 'event' ? receivedAt : receivedAt + trappedAfterS * 1000
+    out.push({
+      ...s,
+      deliveredMs: s.arrival - due,
+      raisedMs: s.raisedAt - due,
+      transitMs: receivedAt - s.publishedAt,
+    })
+  }
+  return out
 }

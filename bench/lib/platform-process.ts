@@ -22,9 +22,11 @@ export async function startPlatformProcess(options: {
   env: Record<string, string>
   mqttPort: number
   cpuProfDir?: string
+  /** More Node options (--heapsnapshot-signal=SIGUSR2, --max-old-space-size=…). */
+  nodeArgs?: string[]
   startTimeoutMs?: number
 }): Promise<PlatformProcess> {
-  const execArgv = ['--import', 'tsx']
+  const execArgv = [...(options.nodeArgs ?? []), '--import', 'tsx']
   if (options.cpuProfDir) execArgv.unshift('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`)
   const child: ChildProcess = spawn(process.execPath, [...execArgv, join(ROOT, 'platform', 'main.ts')], {
     cwd: ROOT,

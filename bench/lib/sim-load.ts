@@ -36,7 +36,10 @@ export type SimLoad = {
 }
 
 export function startSimLoad(
-  options: SimLoadOptions & { processes: number },
+  options: SimLoadOptions & {
+    processes: number /** Node options of the children (--cpu-prof …). */
+    nodeArgs?: string[]
+  },
   hooks: { onCondition?: (times: ConditionTimes) => void; onError?: (error: string) => void } = {},
 ): SimLoad {
   const n = Math.max(1, Math.min(options.processes, options.devices.length))
@@ -52,7 +55,7 @@ export function startSimLoad(
     const devices = options.devices.slice(from, to)
     const ids = new Set(devices.map((d) => d.id))
     const child = fork(new URL('./sim-load-child.ts', import.meta.url).pathname, [], {
-      execArgv: ['--import', 'tsx'],
+      execArgv: [...(options.nodeArgs ?? []), '--import', 'tsx'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     children.push(child)
@@ -97,10 +100,11 @@ export function startSimLoad(
         })
       }),
     )
+    const { nodeArgs: _nodeArgs, processes: _processes, ...childOptions } = options
     const message: SimToChild = {
       type: 'start',
       options: {
-        ...options,
+        ...childOptions,
         devices,
         injections: options.injections.filter((i) => ids.has(i.deviceId)),
         // Each child keeps the fleet's seed: a device draws from a stream keyed by its own id.

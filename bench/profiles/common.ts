@@ -12,6 +12,8 @@ export type BenchOptions = {
   runs: number
   secretCost: SecretCost
   cpuProfDir: string | null
+  /** Node options of the platform process (e.g. --max-old-space-size=512). */
+  platformNodeArgs: string[]
   /** Load generator processes (0: one per 10,000 devices). */
   generators: number
   sourceAddresses: string[]

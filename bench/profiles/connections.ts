@@ -82,6 +82,7 @@ async function connectionsRun(
     env,
     mqttPort,
     cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `connections-run${run}`) : undefined,
+    nodeArgs: o.platformNodeArgs,
   })
   const watch = createProcessWatch()
   let load: SimLoad | null = null
@@ -111,6 +112,9 @@ async function connectionsRun(
       warmupMs: 0,
       injections: [],
       processes: generatorCount(o, devices.length),
+      nodeArgs: o.cpuProfDir
+        ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `connections-run${run}-generators`)}`]
+        : [],
     })
     const running = load
     const loginStarted = performance.now()

@@ -7,10 +7,11 @@
  * InfluxDB, and how long each alert took from the message that completed its condition.
  */
 import { join } from 'node:path'
+import { influxQuery } from '../../platform/local-influxd.ts'
 import { HOUR_MS, shanghaiHour } from '../../simulators/sim-core.ts'
-import { type AlertWatch, startAlertWatch } from '../lib/alert-watch.ts'
+import { type AlertWatch, brokerReceiveTimes, startAlertWatch } from '../lib/alert-watch.ts'
 import { type CachedFleet, cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
-import { percentile, percentiles, percentilesOf } from '../lib/histogram.ts'
+import { type Percentiles, percentile, percentiles, percentilesOf } from '../lib/histogram.ts'
 import { startPlatformProcess } from '../lib/platform-process.ts'
 import { cpuTimelineText, createCpuTimeline, createProcessWatch, fileLimits } from '../lib/proc.ts'
 import { type Row, timelineText } from '../lib/report.ts'
@@ -32,6 +33,7 @@ import {
 } from './common.ts'
 
 const WINDOW_MS = 5000
+const fmtP = (p: Percentiles): string => `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}/${p.max.toFixed(0)}`
 /** Files the platform keeps open besides device sockets (SQLite, InfluxDB, HTTP, stdio …), with room. */
 const FILES_MARGIN = 100
 
@@ -125,6 +127,7 @@ async function districtRun(
     env,
     mqttPort,
     cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `district-run${run}`) : undefined,
+    nodeArgs: o.platformNodeArgs,
   })
   const watch = createProcessWatch()
   let load: SimLoad | null = null
@@ -171,6 +174,9 @@ async function districtRun(
         warmupMs: d.warmupS * 1000,
         injections,
         processes: generatorCount(o, total),
+        nodeArgs: o.cpuProfDir
+          ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `district-run${run}-generators`)}`]
+          : [],
       },
       { onCondition: (times) => watcher.condition(times), onError: (e) => log(`district: generator: ${e}`) },
     )
@@ -225,10 +231,18 @@ async function districtRun(
     const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
     await platform.stop()
     const stored = await storedReadings(influx.url, influx.db)
-    const delivered = percentilesOf(samples.map((s) => s.deliveredMs))
-    const raised = percentilesOf(samples.map((s) => s.raisedMs))
+    // From the broker's receive time of the completing message, as the engine sees the condition.
+    const received = await brokerReceiveTimes(
+      samples,
+      (q) => influxQuery(influx.url, q, influx.db),
+      d.trappedAfterS,
+    )
+    const delivered = percentilesOf(received.map((s) => s.deliveredMs))
+    const raised = percentilesOf(received.map((s) => s.raisedMs))
+    const transit = percentilesOf(received.map((s) => s.transitMs))
+    const fromPublish = percentilesOf(samples.map((s) => s.deliveredMs))
     const byVariant = (v: 'derived' | 'event') =>
-      percentilesOf(samples.filter((s) => s.variant === v).map((s) => s.deliveredMs))
+      percentilesOf(received.filter((s) => s.variant === v).map((s) => s.deliveredMs))
     const windowStats = describeWindow(before, after)
     const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
     const row: Row = {
@@ -253,6 +267,8 @@ async function districtRun(
         droppedConnections: result.dropped,
         loginS,
         alertRaiseP99Ms: raised.p99,
+        alertFromPublishP99Ms: fromPublish.p99,
+        publishToReceiveP99Ms: transit.p99,
         alertDerivedP99Ms: byVariant('derived').p99,
         alertEventP99Ms: byVariant('event').p99,
         trappedInjected: injections.length,
@@ -264,9 +280,11 @@ async function districtRun(
         `by type: ${Object.entries(result.byType)
           .map(([t, c]) => `${t} ${c.acked}`)
           .join(', ')}`,
-        `alerts: ${samples.length} of ${injections.length} injected sequences matched, ${missing.length} missing` +
+        `alerts: ${samples.length} of ${injections.length} injected sequences matched (${received.length} with their broker receive time), ${missing.length} missing` +
           (missing.length > 0 ? ` (${missing.slice(0, 5).join(', ')})` : '') +
           `; trapped alerts of ${unexpected} other devices (the traffic's own)`,
+        `alert latency (ms, p50/p99/max) from the broker's receive of the completing message: delivered ${fmtP(delivered)}, raised ${fmtP(raised)}; ` +
+          `from the generator's publish: delivered ${fmtP(fromPublish)}; publish -> broker receive ${fmtP(transit)}`,
         windowStats.text,
         `latency by ${WINDOW_MS / 1000} s window (acks, p50/p99 ms): ${timelineText(timeline)}`,
         `CPU by ${WINDOW_MS / 1000} s window (generators: the first process): ${cpuTimelineText(cpuTimeline.windows())}`,

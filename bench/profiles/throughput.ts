@@ -142,6 +142,7 @@ export async function runThroughput(o: BenchOptions): Promise<Row[]> {
           env,
           mqttPort,
           cpuProfDir: o.cpuProfDir ? join(o.cpuProfDir, `throughput-run${run}`) : undefined,
+          nodeArgs: o.platformNodeArgs,
         })
         let measured: Measured
         try {
