@@ -10,14 +10,15 @@ import type { Rng } from './random.ts'
 import {
   chanceWithin,
   createOutbox,
+  createSimClock,
   drawRange,
   hourlyProfile,
   MINUTE_MS,
   nextArrival,
   type Range,
   round,
-  type SimMessage,
   shanghaiHour,
+  simControls,
 } from './sim-core.ts'
 
 /** Event codes that put the car out of service until a later `fault_cleared` carrying the code. */
@@ -205,7 +206,6 @@ export function createElevatorSim(args: {
 }) {
   const { spec, rng } = args
   const o: ElevatorSimOptions = { ...DEFAULT_ELEVATOR_OPTIONS, ...args.options }
-  let statusPeriodMs = (spec.statusPeriodS ?? o.statusPeriodS) * 1000
   const floors = Math.max(2, Math.floor(spec.floors))
   const rated = spec.ratedSpeedMps
   const h = o.floorHeightM
@@ -214,7 +214,11 @@ export function createElevatorSim(args: {
   const capacity = Math.floor(ratedLoadKg / PASSENGER_KG)
   const outbox = createOutbox(o.seqStart ?? Math.round(args.startAt))
 
-  let clock = args.startAt
+  const clock = createSimClock({
+    startAt: args.startAt,
+    tickMs: o.tickMs,
+    statusPeriodMs: (spec.statusPeriodS ?? o.statusPeriodS) * 1000,
+  })
   // Car: position in metres above landing 1, speed magnitude, travel direction.
   let pos = floorPos(rng.chance(0.6) ? 1 : rng.int(1, floors))
   let v = 0
@@ -237,15 +241,14 @@ export function createElevatorSim(args: {
   /** Motion shown in the status emitted at an injection instant (overspeed, UCMP), then dropped. */
   let motionOverride: { direction: 'up' | 'down'; speed: number } | null = null
 
-  let nextStatusAt = clock
   let lastKey = ''
   const next = {
-    fault: nextArrival(rng, clock, o.faultsPerHour),
-    alarm: nextArrival(rng, clock, o.alarmsPerHour),
-    mode: nextArrival(rng, clock, o.modeChangesPerHour),
-    maintenance: nextArrival(rng, clock, o.maintenancePerHour),
-    trapped: nextArrival(rng, clock, o.trappedPerHour),
-    offline: nextArrival(rng, clock, o.offlinePerHour),
+    fault: nextArrival(rng, clock.now(), o.faultsPerHour),
+    alarm: nextArrival(rng, clock.now(), o.alarmsPerHour),
+    mode: nextArrival(rng, clock.now(), o.modeChangesPerHour),
+    maintenance: nextArrival(rng, clock.now(), o.maintenancePerHour),
+    trapped: nextArrival(rng, clock.now(), o.trappedPerHour),
+    offline: nextArrival(rng, clock.now(), o.offlinePerHour),
   }
 
   function floorPos(floor: number): number {
@@ -288,7 +291,7 @@ export function createElevatorSim(args: {
       // The door-lock circuit runs through the landing door locks: it is open whenever a door is.
       doorLock: door === 'closed' && !faults.has('door_lock_open'),
       power: !faults.has('power_failure'),
-      alarmButton: clock < alarmUntil,
+      alarmButton: clock.now() < alarmUntil,
     }
   }
 
@@ -310,14 +313,14 @@ export function createElevatorSim(args: {
   function emitStatus(t: number): void {
     const s = currentStatus()
     lastKey = statusKey(s)
-    nextStatusAt = t + statusPeriodMs
+    clock.statusSent(t)
     outbox.elevatorStatus(t, s)
     if (!faults.has('floor_position_lost')) lastKnownFloor = s.floor
   }
 
   /** A status when a discrete field changed (door, floor, direction, mode...) or the period is up. */
   function maybeStatus(t: number): void {
-    if (t >= nextStatusAt || statusKey(currentStatus()) !== lastKey) emitStatus(t)
+    if (clock.isStatusDue(t) || statusKey(currentStatus()) !== lastKey) emitStatus(t)
   }
 
   function event(t: number, code: ElevatorEventCode, detail?: Record<string, unknown>): void {
@@ -347,7 +350,7 @@ export function createElevatorSim(args: {
     else {
       phase = 'doors'
       door = 'closing'
-      phaseUntil = clock + DOOR_CLOSING_MS
+      phaseUntil = clock.now() + DOOR_CLOSING_MS
     }
   }
 
@@ -731,45 +734,19 @@ export function createElevatorSim(args: {
     else if (phase === 'idle') stepIdle(t)
     const offline = outbox.isOffline(t)
     // Back from offline: report at once, whatever changed meanwhile.
-    if (wasOffline && !offline) nextStatusAt = t
+    if (wasOffline && !offline) clock.statusDueAt(t)
     wasOffline = offline
     maybeStatus(t)
   }
 
   // The controller reports as soon as it is up.
-  emitStatus(clock)
+  emitStatus(clock.now())
 
   return {
     kind: 'elevator' as const,
     id: spec.id,
     spec,
-    /** Simulated time of the last tick. */
-    now: (): number => clock,
-    /** Runs ticks up to `t` and returns every message emitted since the last call. */
-    advance(t: number): SimMessage[] {
-      while (clock + o.tickMs <= t) {
-        clock += o.tickMs
-        step(clock)
-      }
-      return outbox.drain()
-    },
-    /** Applies an injection now (at `now()`); its messages come out of the next advance()/drain(). */
-    inject(injection: ElevatorInjection): void {
-      applyInjection(clock, injection)
-    },
-    drain: (): SimMessage[] => outbox.drain(),
-    isOffline: (): boolean => outbox.isOffline(clock),
-    /** Command `report_status`: a status at once. */
-    requestStatus(): void {
-      emitStatus(clock)
-    },
-    /** Command `set_status_period`. */
-    setStatusPeriodS(seconds: number): void {
-      statusPeriodMs = seconds * 1000
-      nextStatusAt = Math.min(nextStatusAt, clock + statusPeriodMs)
-    },
-    /** The status the controller would report now (no seq consumed), for tests and tools. */
-    peekStatus: () => currentStatus(),
+    ...simControls(clock, outbox, { step, applyInjection, emitStatus, currentStatus }),
     activeFaults: (): ElevatorFaultCode[] => [...faults.keys()],
     isTrapped: (): boolean => trapped !== null,
   }

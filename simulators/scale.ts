@@ -9,13 +9,14 @@ import type { Rng } from './random.ts'
 import {
   chanceWithin,
   createOutbox,
+  createSimClock,
   drawRange,
   hourlyProfile,
   MINUTE_MS,
   nextArrival,
   type Range,
   round,
-  type SimMessage,
+  simControls,
 } from './sim-core.ts'
 
 export const SCALE_TAMPER_KINDS = [
@@ -158,7 +159,6 @@ export function createScaleSim(args: {
 }) {
   const { spec, rng } = args
   const o: ScaleSimOptions = { ...DEFAULT_SCALE_OPTIONS, ...args.options }
-  let statusPeriodMs = (spec.statusPeriodS ?? o.statusPeriodS) * 1000
   const eKg = spec.eG / 1000
   const outbox = createOutbox(o.seqStart ?? Math.round(args.startAt))
 
@@ -168,7 +168,11 @@ export function createScaleSim(args: {
     // A stall's prices are set for the day, to the jiao.
     price: round(drawRange(rng, g.priceCny), 1),
   }))
-  let clock = args.startAt
+  const clock = createSimClock({
+    startAt: args.startAt,
+    tickMs: o.tickMs,
+    statusPeriodMs: (spec.statusPeriodS ?? o.statusPeriodS) * 1000,
+  })
   let zeroOffsetE = rng.normal(0, 0.1)
   /** Where the zero settles: 0 for a sound load cell. */
   let zeroBiasE = 0
@@ -178,13 +182,12 @@ export function createScaleSim(args: {
   let calibrationCounter = rng.int(1, 5)
   const firmware = rng.pick(FIRMWARE)
   let cheatFactor: number | null = rng.chance(o.cheatShare) ? rng.uniform(1.1, 1.2) : null
-  let nextStatusAt = clock
   let lastKey = ''
   const tamperSteps: { at: number; kind: Exclude<ScaleTamperKind, 'sequence'> | 'cheat' }[] = []
   const next = {
-    tamper: nextArrival(rng, clock, o.tamperPerHour),
-    selfCheck: nextArrival(rng, clock, o.selfCheckFailPerHour),
-    offline: nextArrival(rng, clock, o.offlinePerHour),
+    tamper: nextArrival(rng, clock.now(), o.tamperPerHour),
+    selfCheck: nextArrival(rng, clock.now(), o.selfCheckFailPerHour),
+    offline: nextArrival(rng, clock.now(), o.offlinePerHour),
   }
   let wasOffline = false
 
@@ -198,7 +201,7 @@ export function createScaleSim(args: {
   function emitStatus(t: number): void {
     const s = currentStatus()
     lastKey = `${s.sealIntact}|${s.paramCounter}|${s.calibrationCounter}|${s.firmware}`
-    nextStatusAt = t + statusPeriodMs
+    clock.statusSent(t)
     outbox.scaleStatus(t, s)
   }
 
@@ -336,12 +339,12 @@ export function createScaleSim(args: {
     if (wasOffline && !offline) {
       // Powered up again: say so and report at once.
       event(t, 'power_on', { firmware })
-      nextStatusAt = t
+      clock.statusDueAt(t)
     }
     wasOffline = offline
-    if (t >= nextStatusAt) {
+    if (clock.isStatusDue(t)) {
       // Load cells creep with temperature: a slow random walk between zero operations.
-      const minutes = statusPeriodMs / MINUTE_MS
+      const minutes = clock.statusPeriodMs() / MINUTE_MS
       const pull = Math.min(1, o.zeroDriftReversionPerMin * minutes)
       zeroOffsetE += pull * (zeroBiasE - zeroOffsetE) + rng.normal(0, o.zeroDriftStepE * Math.sqrt(minutes))
       emitStatus(t)
@@ -351,34 +354,14 @@ export function createScaleSim(args: {
     }
   }
 
-  event(clock, 'power_on', { firmware })
-  emitStatus(clock)
+  event(clock.now(), 'power_on', { firmware })
+  emitStatus(clock.now())
 
   return {
     kind: 'scale' as const,
     id: spec.id,
     spec,
-    now: (): number => clock,
-    advance(t: number): SimMessage[] {
-      while (clock + o.tickMs <= t) {
-        clock += o.tickMs
-        step(clock)
-      }
-      return outbox.drain()
-    },
-    inject(injection: ScaleInjection): void {
-      applyInjection(clock, injection)
-    },
-    drain: (): SimMessage[] => outbox.drain(),
-    isOffline: (): boolean => outbox.isOffline(clock),
-    requestStatus(): void {
-      emitStatus(clock)
-    },
-    setStatusPeriodS(seconds: number): void {
-      statusPeriodMs = seconds * 1000
-      nextStatusAt = Math.min(nextStatusAt, clock + statusPeriodMs)
-    },
-    peekStatus: () => currentStatus(),
+    ...simControls(clock, outbox, { step, applyInjection, emitStatus, currentStatus }),
     isCheating: (): boolean => cheatFactor !== null,
     isLocked: (): boolean => locked,
     stall,

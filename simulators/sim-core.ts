@@ -106,3 +106,78 @@ export function createOutbox(seqStart: number) {
   }
 }
 export type Outbox = ReturnType<typeof createOutbox>
+
+/**
+ * A device's fake time, advanced in fixed ticks, and its status schedule: a status is due one period
+ * after the last one, at once when the device comes back, and sooner when the platform shortens the
+ * period (command `set_status_period`).
+ */
+export function createSimClock(args: { startAt: number; tickMs: number; statusPeriodMs: number }) {
+  let now = args.startAt
+  let statusPeriodMs = args.statusPeriodMs
+  let nextStatusAt = args.startAt
+  return {
+    now: (): number => now,
+    statusPeriodMs: (): number => statusPeriodMs,
+    isStatusDue: (t: number): boolean => t >= nextStatusAt,
+    /** A status went out at `t`: the next is due one period later. */
+    statusSent(t: number): void {
+      nextStatusAt = t + statusPeriodMs
+    },
+    /** Report at `t` whatever the period says (back from offline). */
+    statusDueAt(t: number): void {
+      nextStatusAt = t
+    },
+    setStatusPeriodS(seconds: number): void {
+      statusPeriodMs = seconds * 1000
+      nextStatusAt = Math.min(nextStatusAt, now + statusPeriodMs)
+    },
+    /** Runs `step` at every tick up to `t`. */
+    runTo(t: number, step: (tick: number) => void): void {
+      while (now + args.tickMs <= t) {
+        now += args.tickMs
+        step(now)
+      }
+    },
+  }
+}
+export type SimClock = ReturnType<typeof createSimClock>
+
+/**
+ * What the fleet, the CLI and the tests do with any simulated device, built from the device's own
+ * step, injection and status functions.
+ */
+export function simControls<Injection, Status>(
+  clock: SimClock,
+  outbox: Outbox,
+  device: {
+    step: (t: number) => void
+    applyInjection: (t: number, injection: Injection) => void
+    emitStatus: (t: number) => void
+    currentStatus: () => Status
+  },
+) {
+  return {
+    /** Simulated time of the last tick. */
+    now: clock.now,
+    /** Runs ticks up to `t` and returns every message emitted since the last call. */
+    advance(t: number): SimMessage[] {
+      clock.runTo(t, device.step)
+      return outbox.drain()
+    },
+    /** Applies an injection now (at `now()`); its messages come out of the next advance()/drain(). */
+    inject(injection: Injection): void {
+      device.applyInjection(clock.now(), injection)
+    },
+    drain: (): SimMessage[] => outbox.drain(),
+    isOffline: (): boolean => outbox.isOffline(clock.now()),
+    /** Command `report_status`: a status at once. */
+    requestStatus(): void {
+      device.emitStatus(clock.now())
+    },
+    /** Command `set_status_period`. */
+    setStatusPeriodS: clock.setStatusPeriodS,
+    /** The status the device would report now (no seq consumed), for tests and tools. */
+    peekStatus: (): Status => device.currentStatus(),
+  }
+}
