@@ -19,9 +19,9 @@ import type { ElevatorStatus } from '../domain/protocol.ts'
 import { decodeMessage } from '../domain/reading.ts'
 import { uplinkTopic } from '../domain/topics.ts'
 import { createRegistry, type Registry, registryFile } from '../registry/registry.ts'
+import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { AlertsConfigSchema } from './config.ts'
 import { createAlertEngine } from './engine.ts'
-import { NORMAL_STATUS } from './test-support.ts'
 import type { AlertChangeEvent, AlertEngine } from './types.ts'
 
 const STREAMING_DEVICES = 1000
@@ -147,7 +147,7 @@ function device(client: MqttClient, id: string) {
       const s = seq++
       await client.publishAsync(
         uplinkTopic('elevator_status', id),
-        JSON.stringify({ ts: Date.now(), seq: s, ...NORMAL_STATUS, ...over }),
+        JSON.stringify({ ts: Date.now(), seq: s, ...NORMAL_ELEVATOR_STATUS, ...over }),
         { qos: 1 },
       )
       return s

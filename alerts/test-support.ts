@@ -12,34 +12,11 @@ import type { ElevatorEvent, ElevatorStatus, ScaleEvent, ScaleStatus } from '../
 import type { Reading } from '../domain/reading.ts'
 import { createCertification } from '../registry/certification.ts'
 import { createRegistry, type Registry } from '../registry/registry.ts'
+import { NORMAL_ELEVATOR_STATUS, NORMAL_SCALE_STATUS } from '../test/support/payloads.ts'
 import { createFakeClock, type FakeClock } from './clock.ts'
 import { AlertsConfigSchema } from './config.ts'
 import { createAlertEngine } from './engine.ts'
 import type { AlertChangeEvent, AlertEngine } from './types.ts'
-
-export const NORMAL_STATUS: Omit<ElevatorStatus, 'ts' | 'seq'> = {
-  mode: 'normal',
-  floor: 3,
-  levelled: true,
-  doorZone: true,
-  direction: 'stopped',
-  speed: 0,
-  door: 'closed',
-  occupied: false,
-  load: 0,
-  safetyCircuit: true,
-  doorLock: true,
-  power: true,
-  alarmButton: false,
-}
-
-export const NORMAL_SCALE: Omit<ScaleStatus, 'ts' | 'seq'> = {
-  zeroOffsetE: 0,
-  sealIntact: true,
-  paramCounter: 7,
-  calibrationCounter: 3,
-  firmware: 'fw-1.0',
-}
 
 export type Harness = {
   dir: string
@@ -106,7 +83,7 @@ export async function createHarness(
       kind: 'elevator',
       deviceId,
       receivedAt: clock.now(),
-      data: { ts: clock.now(), seq: seq++, ...NORMAL_STATUS, ...over },
+      data: { ts: clock.now(), seq: seq++, ...NORMAL_ELEVATOR_STATUS, ...over },
     }),
     elevatorEvent: (deviceId, code, detail) => ({
       type: 'elevator_event',
@@ -123,7 +100,7 @@ export async function createHarness(
       kind: 'scale',
       deviceId,
       receivedAt: clock.now(),
-      data: { ts: clock.now(), seq: seq++, ...NORMAL_SCALE, ...over },
+      data: { ts: clock.now(), seq: seq++, ...NORMAL_SCALE_STATUS, ...over },
     }),
     scaleEvent: (deviceId, code, detail) => ({
       type: 'scale_event',

@@ -20,7 +20,6 @@ import { AlertsConfigSchema } from '../alerts/config.ts'
 import { createAlertEngine } from '../alerts/engine.ts'
 import { NotifyConfigSchema } from '../alerts/notify/config.ts'
 import { createNotifier, type Notifier } from '../alerts/notify/notifier.ts'
-import { NORMAL_STATUS } from '../alerts/test-support.ts'
 import type { AlertEngine } from '../alerts/types.ts'
 import { type Broker, createBroker } from '../broker/broker.ts'
 import { BrokerConfigSchema } from '../broker/config.ts'
@@ -32,6 +31,7 @@ import { decodeMessage } from '../domain/reading.ts'
 import { uplinkTopic } from '../domain/topics.ts'
 import { type Certification, createCertification } from '../registry/certification.ts'
 import { createRegistry, type Registry, registryFile } from '../registry/registry.ts'
+import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { buildConsole } from './build.ts'
 
 /** scrypt at a test cost: issuing secrets is exercised elsewhere. */
@@ -242,7 +242,7 @@ export async function startConsolePlatform(
     }
     return {
       client,
-      status: (over = {}) => publish('elevator_status', { ...NORMAL_STATUS, ...over }),
+      status: (over = {}) => publish('elevator_status', { ...NORMAL_ELEVATOR_STATUS, ...over }),
       event: (code, detail) => publish('elevator_event', { code, ...(detail ? { detail } : {}) }),
     }
   }

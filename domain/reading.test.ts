@@ -1,24 +1,9 @@
 import { describe, expect, it } from 'vitest'
+import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { decodeMessage } from './reading.ts'
 import { parseTopic, uplinkFilters, uplinkTopic } from './topics.ts'
 
-const status = {
-  ts: 1_790_000_000_000,
-  seq: 7,
-  mode: 'normal',
-  floor: 3,
-  levelled: true,
-  doorZone: true,
-  direction: 'stopped',
-  speed: 0,
-  door: 'closed',
-  occupied: false,
-  load: 0,
-  safetyCircuit: true,
-  doorLock: true,
-  power: true,
-  alarmButton: false,
-}
+const status = { ts: 1_790_000_000_000, seq: 7, ...NORMAL_ELEVATOR_STATUS }
 const bytes = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v))
 
 describe('topics', () => {
