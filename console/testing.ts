@@ -14,12 +14,8 @@ import type { FastifyInstance } from 'fastify'
 import mqtt, { type MqttClient } from 'mqtt'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
 import { Registry as MetricsRegistry } from 'prom-client'
-import { buildApp } from '../alerts/api/app.ts'
-import { ApiConfigSchema } from '../alerts/api/config.ts'
-import { AlertsConfigSchema } from '../alerts/config.ts'
-import { createAlertEngine } from '../alerts/engine.ts'
-import { NotifyConfigSchema } from '../alerts/notify/config.ts'
-import { createNotifier, type Notifier } from '../alerts/notify/notifier.ts'
+import { seedTenantsAndSites, startAlertsStack, type Tokens } from '../alerts/api/testing.ts'
+import type { Notifier } from '../alerts/notify/notifier.ts'
 import type { AlertEngine } from '../alerts/types.ts'
 import { type Broker, createBroker } from '../broker/broker.ts'
 import { BrokerConfigSchema } from '../broker/config.ts'
@@ -29,15 +25,12 @@ import { silentLogger } from '../domain/logger.ts'
 import type { ElevatorStatus } from '../domain/protocol.ts'
 import { decodeMessage } from '../domain/reading.ts'
 import { uplinkTopic } from '../domain/topics.ts'
-import { type Certification, createCertification } from '../registry/certification.ts'
-import { createRegistry, type Registry, registryFile } from '../registry/registry.ts'
+import type { Certification } from '../registry/certification.ts'
+import { type Registry, registryFile } from '../registry/registry.ts'
 import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { buildConsole } from './build.ts'
 
-/** scrypt at a test cost: issuing secrets is exercised elsewhere. */
-const FAST_SCRYPT = { N: 16, r: 1, p: 1 }
-
-export type Tokens = { admin: string; duty: string; tenantA: string; tenantB: string; viewer: string }
+export type { Tokens }
 
 export type ConsolePlatform = {
   dir: string
@@ -77,22 +70,7 @@ export const TRAPPED_STATUS: Partial<ElevatorStatus> = {
 export const ELEVATORS = ['el-a1', 'el-a2', 'el-a3', 'el-a4', 'el-b1', 'el-b2'] as const
 
 function seed(registry: Registry, certification: Certification, today: string): void {
-  registry.createTenant({ id: 'firm-a', name: '武汉安达电梯维保有限公司', kind: 'maintenance_firm' })
-  registry.createTenant({ id: 'firm-b', name: '汉口恒通电梯工程有限公司', kind: 'maintenance_firm' })
-  registry.createTenant({ id: 'market-op', name: '汉正街市场管理处', kind: 'site_operator' })
-  registry.createSite({
-    id: 'site-1',
-    name: '汉正街市场',
-    category: 'market',
-    address: '武汉市硚口区汉正街1号',
-    operatorTenantId: 'market-op',
-  })
-  registry.createSite({
-    id: 'site-2',
-    name: '宝丰路小学',
-    category: 'school',
-    address: '武汉市硚口区宝丰路2号',
-  })
+  seedTenantsAndSites(registry)
   registry.createSite({
     id: 'site-3',
     name: '武商广场',
@@ -167,41 +145,18 @@ export async function startConsolePlatform(
     HTTP_PORT: '0',
     ...options.env,
   }
-  const logger = silentLogger()
-  const metrics = new MetricsRegistry()
-  const registry = createRegistry({ file: registryFile(dir), scrypt: FAST_SCRYPT })
-  const certification = createCertification(registry)
-  seed(registry, certification, shanghaiDate(Date.now()))
-  const tokens: Tokens = {
-    admin: registry.createApiToken({ name: 'admin', role: 'admin' }).token,
-    duty: registry.createApiToken({ name: '值班员 王', role: 'duty_officer' }).token,
-    tenantA: registry.createApiToken({ name: '安达调度', role: 'tenant', tenantId: 'firm-a' }).token,
-    tenantB: registry.createApiToken({ name: '恒通调度', role: 'tenant', tenantId: 'firm-b' }).token,
-    viewer: registry.createApiToken({ name: '大屏', role: 'viewer' }).token,
-  }
   const secrets = new Map<string, string>()
-  for (const id of ELEVATORS) secrets.set(id, await registry.issueDeviceSecret(id))
-
-  const engine = createAlertEngine({ config: parseEnv(AlertsConfigSchema, env), logger, registry, metrics })
-  await engine.start()
-  const notifier = createNotifier({
-    config: parseEnv(NotifyConfigSchema, env),
-    logger,
-    engine,
-    registry,
-    metrics,
+  const stack = await startAlertsStack({
+    registryFile: registryFile(dir),
+    env,
+    async seed(registry, certification) {
+      seed(registry, certification, shanghaiDate(Date.now()))
+      for (const id of ELEVATORS) secrets.set(id, await registry.issueDeviceSecret(id))
+    },
+    tokenNames: { tenantA: '安达调度', tenantB: '恒通调度', viewer: '大屏' },
+    deps: { consoleDir },
   })
-  notifier.start()
-  const app = buildApp({
-    config: parseEnv(ApiConfigSchema, env),
-    logger,
-    registry,
-    engine,
-    certification,
-    metrics,
-    notifier,
-    consoleDir,
-  })
+  const { registry, certification, engine, notifier, app, tokens } = stack
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()
   if (address === null || typeof address === 'string') throw new Error('API did not listen on TCP')
@@ -209,7 +164,7 @@ export async function startConsolePlatform(
 
   const broker = createBroker({
     config: parseEnv(BrokerConfigSchema, { MQTT_PORT: '0', MQTT_HOST: '127.0.0.1' }),
-    logger,
+    logger: silentLogger(),
     registry,
     metrics: new MetricsRegistry(),
     // In one process the broker hands each authorized uplink to the services, as platform/main does.
@@ -270,10 +225,7 @@ export async function startConsolePlatform(
       stopped = true
       await Promise.all([...clients].map((c) => c.endAsync(true).catch(() => undefined)))
       await broker.stop()
-      await app.close()
-      await notifier.stop()
-      await engine.stop()
-      registry.close()
+      await stack.stop()
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -8,11 +8,12 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { Registry as MetricsRegistry } from 'prom-client'
 import { onTestFinished } from 'vitest'
+import { parseEnv } from '../../domain/config.ts'
 import { silentLogger } from '../../domain/logger.ts'
 import type { ElevatorEventCode } from '../../domain/protocol.ts'
 import type { Reading } from '../../domain/reading.ts'
-import { createCertification } from '../../registry/certification.ts'
-import { createRegistry, type Registry } from '../../registry/registry.ts'
+import { type Certification, createCertification } from '../../registry/certification.ts'
+import { createRegistry, type Registry, registryFile } from '../../registry/registry.ts'
 import { AlertsConfigSchema } from '../config.ts'
 import { createAlertEngine } from '../engine.ts'
 import { NotifyConfigSchema } from '../notify/config.ts'
@@ -46,29 +47,61 @@ export type FixtureOptions = {
   notifier?: Partial<NotifierDeps>
 }
 
-export async function startApiFixture(options: FixtureOptions = {}): Promise<ApiFixture> {
-  const dir = mkdtempSync(join(tmpdir(), 'alerts-api-'))
-  const env = {
-    DATA_DIR: dir,
-    SCAN_ON_START: 'false',
-    PUBLIC_URL: 'https://liftscale.example',
-    ...options.env,
-  }
+/** The names each role's token is created with; the actor an action is recorded under. */
+export type TokenNames = Record<keyof Tokens, string>
+
+const TOKEN_NAMES: TokenNames = {
+  admin: 'admin',
+  duty: '值班员 王',
+  tenantA: 'firm A',
+  tenantB: 'firm B',
+  viewer: 'wall screen',
+}
+
+/** The alerts service's parts as one process runs them, not yet listening; stop() in reverse order. */
+export type AlertsStack = {
+  registry: Registry
+  certification: Certification
+  engine: AlertEngine
+  notifier: Notifier
+  app: FastifyInstance
+  metrics: MetricsRegistry
+  tokens: Tokens
+  /** Closes the app, stops the notifier and the engine, closes the registry; the files stay. */
+  stop(): Promise<void>
+}
+
+/**
+ * A real registry (at `registryFile`, seeded by `seed`, one token per role of firm-a and firm-b), the
+ * alerts engine (started), the notifier (started) and the API app, configured from `env` as the entry
+ * point configures them. Shared by the API's and the console's test fixtures.
+ */
+export async function startAlertsStack(options: {
+  registryFile: string
+  env: Record<string, string>
+  seed: (registry: Registry, certification: Certification) => void | Promise<void>
+  tokenNames?: Partial<TokenNames>
+  notifier?: Partial<NotifierDeps>
+  deps?: Partial<ApiDeps>
+}): Promise<AlertsStack> {
+  const { env } = options
   const logger = silentLogger()
   const metrics = new MetricsRegistry()
-  const registry = createRegistry({ file: join(dir, 'registry.db'), scrypt: FAST_SCRYPT })
-  seed(registry)
+  const registry = createRegistry({ file: options.registryFile, scrypt: FAST_SCRYPT })
+  const certification = createCertification(registry)
+  await options.seed(registry, certification)
+  const names = { ...TOKEN_NAMES, ...options.tokenNames }
   const tokens: Tokens = {
-    admin: registry.createApiToken({ name: 'admin', role: 'admin' }).token,
-    duty: registry.createApiToken({ name: '值班员 王', role: 'duty_officer' }).token,
-    tenantA: registry.createApiToken({ name: 'firm A', role: 'tenant', tenantId: 'firm-a' }).token,
-    tenantB: registry.createApiToken({ name: 'firm B', role: 'tenant', tenantId: 'firm-b' }).token,
-    viewer: registry.createApiToken({ name: 'wall screen', role: 'viewer' }).token,
+    admin: registry.createApiToken({ name: names.admin, role: 'admin' }).token,
+    duty: registry.createApiToken({ name: names.duty, role: 'duty_officer' }).token,
+    tenantA: registry.createApiToken({ name: names.tenantA, role: 'tenant', tenantId: 'firm-a' }).token,
+    tenantB: registry.createApiToken({ name: names.tenantB, role: 'tenant', tenantId: 'firm-b' }).token,
+    viewer: registry.createApiToken({ name: names.viewer, role: 'viewer' }).token,
   }
-  const engine = createAlertEngine({ config: AlertsConfigSchema.parse(env), logger, registry, metrics })
+  const engine = createAlertEngine({ config: parseEnv(AlertsConfigSchema, env), logger, registry, metrics })
   await engine.start()
   const notifier = createNotifier({
-    config: NotifyConfigSchema.parse(env),
+    config: parseEnv(NotifyConfigSchema, env),
     logger,
     engine,
     registry,
@@ -77,21 +110,50 @@ export async function startApiFixture(options: FixtureOptions = {}): Promise<Api
   })
   notifier.start()
   const app = buildApp({
-    config: ApiConfigSchema.parse(env),
+    config: parseEnv(ApiConfigSchema, env),
     logger,
     registry,
     engine,
-    certification: createCertification(registry),
+    certification,
     metrics,
     notifier,
     ...options.deps,
   })
+  return {
+    registry,
+    certification,
+    engine,
+    notifier,
+    app,
+    metrics,
+    tokens,
+    async stop() {
+      await app.close()
+      await notifier.stop()
+      await engine.stop()
+      registry.close()
+    },
+  }
+}
+
+export async function startApiFixture(options: FixtureOptions = {}): Promise<ApiFixture> {
+  const dir = mkdtempSync(join(tmpdir(), 'alerts-api-'))
+  const env = {
+    DATA_DIR: dir,
+    SCAN_ON_START: 'false',
+    PUBLIC_URL: 'https://liftscale.example',
+    ...options.env,
+  }
+  const { app, registry, engine, notifier, metrics, tokens, stop } = await startAlertsStack({
+    registryFile: registryFile(dir),
+    env,
+    seed,
+    notifier: options.notifier,
+    deps: options.deps,
+  })
   await app.ready()
   onTestFinished(async () => {
-    await app.close()
-    await notifier.stop()
-    await engine.stop()
-    registry.close()
+    await stop()
     rmSync(dir, { recursive: true, force: true })
   })
   let seq = 0
@@ -119,7 +181,11 @@ export async function startApiFixture(options: FixtureOptions = {}): Promise<Api
   }
 }
 
-function seed(registry: Registry): void {
+/**
+ * Tenants and sites both fixtures start from: two maintenance firms (firm-a, firm-b), the market's
+ * operator (market-op); a market it runs (site-1) and a school (site-2).
+ */
+export function seedTenantsAndSites(registry: Registry): void {
   registry.createTenant({ id: 'firm-a', name: '武汉安达电梯维保有限公司', kind: 'maintenance_firm' })
   registry.createTenant({ id: 'firm-b', name: '汉口恒通电梯工程有限公司', kind: 'maintenance_firm' })
   registry.createTenant({ id: 'market-op', name: '汉正街市场管理处', kind: 'site_operator' })
@@ -136,6 +202,10 @@ function seed(registry: Registry): void {
     category: 'school',
     address: '武汉市硚口区宝丰路2号',
   })
+}
+
+function seed(registry: Registry): void {
+  seedTenantsAndSites(registry)
   registry.createElevator({
     id: 'el-a1',
     siteId: 'site-1',
