@@ -104,7 +104,49 @@ function print(title: string, m: Map<string, number>): void {
     process.stdout.write(`${ms(us)} ${pct(us)}  ${k}\n`)
   }
 }
+// Stretches without an idle sample: the event loop did not get back to I/O for that long.
+const parent = new Map<number, number>()
+for (const n of profile.nodes) for (const c of n.children ?? []) parent.set(c, n.id)
+function ownFrame(id: number): string {
+  for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+    const f = byId.get(cur)?.callFrame
+    if (f?.url.includes('/work/main/') && !f.url.includes('node_modules')) return label(f)
+  }
+  const f = byId.get(id)?.callFrame
+  return f ? label(f) : '?'
+}
+type Stretch = { startUs: number; us: number; frames: Map<string, number> }
+const stretches: Stretch[] = []
+if (profile.samples && profile.timeDeltas) {
+  let t = profile.startTime
+  let current: Stretch | null = null
+  profile.samples.forEach((id, i) => {
+    const dt = profile.timeDeltas?.[i + 1] ?? 0
+    t += profile.timeDeltas?.[i] ?? 0
+    const isIdle = byId.get(id)?.callFrame.functionName === '(idle)'
+    if (isIdle) {
+      if (current) stretches.push(current)
+      current = null
+      return
+    }
+    current ??= { startUs: t - profile.startTime, us: 0, frames: new Map() }
+    current.us += dt
+    const frame = ownFrame(id)
+    current.frames.set(frame, (current.frames.get(frame) ?? 0) + dt)
+  })
+  if (current) stretches.push(current)
+}
+
 process.stdout.write(`${file}: ${(totalUs / 1e6).toFixed(1)} s sampled\n`)
 print('self time by function', byFunction)
 print('self time by file / package', byGroup)
 print('inclusive time of project functions', inclusive)
+process.stdout.write('\nlongest stretches without idle (event loop busy), with their main project frames\n')
+for (const st of stretches.sort((a, b) => b.us - a.us).slice(0, Math.min(top, 15))) {
+  const frames = [...st.frames.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 3)
+    .map(([k, us]) => `${k} ${((us / st.us) * 100).toFixed(0)}%`)
+    .join('; ')
+  process.stdout.write(`${ms(st.us)} at ${(st.startUs / 1e6).toFixed(1)} s: ${frames}\n`)
+}

@@ -41,7 +41,12 @@ export async function startPlatformProcess(options: {
   child.stderr?.on('data', keep)
   // The platform dies with the benchmark, however it ends (SIGKILL aside).
   const killOnExit = (): void => {
-    if (child.exitCode === null && child.pid !== undefined) process.kill(child.pid, 'SIGKILL')
+    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+    try {
+      process.kill(child.pid, 'SIGKILL')
+    } catch {
+      // gone meanwhile
+    }
   }
   process.once('exit', killOnExit)
   const exited = new Promise<void>((resolve) =>
@@ -76,8 +81,13 @@ export async function startPlatformProcess(options: {
     mqttUrl: `mqtt://127.0.0.1:${options.mqttPort}`,
     stop(timeoutMs = 60_000) {
       stopping ??= (async () => {
-        if (child.exitCode !== null || child.pid === undefined) return
-        process.kill(child.pid, 'SIGTERM')
+        if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return
+        try {
+          process.kill(child.pid, 'SIGTERM')
+        } catch {
+          // Gone already (it died on its own: see output()).
+          return
+        }
         const timer = setTimeout(killOnExit, timeoutMs)
         await exited
         clearTimeout(timer)
@@ -85,6 +95,6 @@ export async function startPlatformProcess(options: {
       return stopping
     },
     output: () => tail,
-    isRunning: () => child.exitCode === null,
+    isRunning: () => child.exitCode === null && child.signalCode === null,
   }
 }

@@ -24,6 +24,8 @@ export type BenchOptions = {
     scales: number
     durationS: number
     warmupS: number
+    /** Devices start reporting over this time (their phases spread as in a running district). */
+    startSpreadS: number
     trappedEveryS: number
     trappedAfterS: number
     hour: number

@@ -146,6 +146,7 @@ async function connectionsRun(
     const started = performance.now()
     running.go()
     await sleep(c.holdS * 1000)
+    if (!platform.isRunning()) throw new Error(`the platform exited during the run:\n${platform.output()}`)
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
     const after = await scrapeMetrics(metricsUrl)

@@ -169,7 +169,7 @@ async function districtRun(
         connectAttempts: 3,
         giveUpAfterFailures: 1000,
         isReportingOnConnect: false,
-        startSpreadMs: 5000,
+        startSpreadMs: d.startSpreadS * 1000,
         windowMs: WINDOW_MS,
         warmupMs: d.warmupS * 1000,
         injections,
@@ -217,6 +217,7 @@ async function districtRun(
     }, 15_000)
     await sleep(durationMs)
     clearInterval(progress)
+    if (!platform.isRunning()) throw new Error(`the platform exited during the run:\n${platform.output()}`)
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
     cpuTimeline.stop()
