@@ -54,6 +54,8 @@ async function measure(
   try {
     const result = await run.done
     const wallS = (performance.now() - started) / 1000
+    const server = figures(watch, 'server', wallS)
+    const influxd = influx ? figures(watch, 'influxd', wallS) : null
     return {
       warmup,
       result,
@@ -74,13 +76,14 @@ async function measure(
           max: result.latencyMs.max,
         },
         alertMs: null,
-        processes: {
-          server: figures(watch, 'server', wallS),
-          generator: figures(watch, 'generator', wallS),
-          influxd: influx ? figures(watch, 'influxd', wallS) : null,
-        },
+        processes: { server, generator: figures(watch, 'generator', wallS), influxd },
         measuredS: wallS,
-        extra: {},
+        extra: {
+          serverCpuUsPerReading: (server.cpuS / Math.max(1, result.ackedTotal)) * 1e6,
+          ...(influxd
+            ? { influxdCpuUsPerReading: (influxd.cpuS / Math.max(1, result.ackedTotal)) * 1e6 }
+            : {}),
+        },
       },
     }
   } finally {
