@@ -35,7 +35,7 @@ import {
   type ScryptParams,
   verifySecret,
 } from './secrets.ts'
-import { dataVersion, openSqlite, type SqliteDatabase } from './sqlite.ts'
+import { dataVersion, openSqlite, type SqliteDatabase, sqlWhere } from './sqlite.ts'
 
 const IdSchema = z.string().regex(DEVICE_ID_PATTERN, 'letters, digits, _ . - only; at most 64 characters')
 
@@ -216,6 +216,15 @@ SELECT d.*, e.registration_code, e.rated_speed_mps, e.floors, e.last_inspection_
 FROM devices d
 LEFT JOIN elevators e ON e.device_id = d.id
 LEFT JOIN scales s ON s.device_id = d.id`
+
+/** The devices filter as a WHERE clause on `devices` (columns prefixed with `table`); '' filters nothing. */
+function deviceWhere(filter: DeviceFilter, table: 'd.' | '') {
+  return sqlWhere([
+    [`${table}kind = ?`, filter.kind || undefined],
+    [`${table}tenant_id = ?`, filter.tenantId || undefined],
+    [`${table}site_id = ?`, filter.siteId || undefined],
+  ])
+}
 
 function parseInput<S extends z.ZodType>(schema: S, input: unknown): z.output<S> {
   const result = schema.safeParse(input)
@@ -445,43 +454,15 @@ export function createRegistry(options: RegistryOptions) {
     requireDevice,
 
     listDevices(filter: DeviceFilter = {}): Device[] {
-      const where: string[] = []
-      const args: unknown[] = []
-      if (filter.kind) {
-        where.push('d.kind = ?')
-        args.push(filter.kind)
-      }
-      if (filter.tenantId) {
-        where.push('d.tenant_id = ?')
-        args.push(filter.tenantId)
-      }
-      if (filter.siteId) {
-        where.push('d.site_id = ?')
-        args.push(filter.siteId)
-      }
-      const sql = `${DEVICE_SELECT} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY d.id LIMIT ? OFFSET ?`
+      const { clause, args } = deviceWhere(filter, 'd.')
+      const sql = `${DEVICE_SELECT} ${clause} ORDER BY d.id LIMIT ? OFFSET ?`
       args.push(filter.limit ?? -1, filter.offset ?? 0)
       return (db.prepare(sql).all(...args) as Row[]).map(toDevice)
     },
 
     countDevices(filter: Omit<DeviceFilter, 'limit' | 'offset'> = {}): number {
-      const where: string[] = []
-      const args: unknown[] = []
-      if (filter.kind) {
-        where.push('kind = ?')
-        args.push(filter.kind)
-      }
-      if (filter.tenantId) {
-        where.push('tenant_id = ?')
-        args.push(filter.tenantId)
-      }
-      if (filter.siteId) {
-        where.push('site_id = ?')
-        args.push(filter.siteId)
-      }
-      const row = db
-        .prepare(`SELECT count(*) AS n FROM devices ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`)
-        .get(...args) as Row
+      const { clause, args } = deviceWhere(filter, '')
+      const row = db.prepare(`SELECT count(*) AS n FROM devices ${clause}`).get(...args) as Row
       return Number(row.n)
     },
 

@@ -39,3 +39,26 @@ function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
 export function dataVersion(db: SqliteDatabase): number {
   return Number(db.pragma('data_version', { simple: true }))
 }
+
+/** A condition with one `?` and its value (skipped when the value is undefined), or a fixed condition. */
+export type Condition = readonly [sql: string, value: unknown] | string
+
+/**
+ * The WHERE clause of a list query whose filters are optional: each list builds its clause from the
+ * filters given. Values go as parameters, never into the SQL.
+ */
+export function sqlWhere(conditions: readonly Condition[]): { clause: string; args: unknown[] } {
+  const where: string[] = []
+  const args: unknown[] = []
+  for (const condition of conditions) {
+    if (typeof condition === 'string') {
+      where.push(condition)
+      continue
+    }
+    const [sql, value] = condition
+    if (value === undefined) continue
+    where.push(sql)
+    args.push(value)
+  }
+  return { clause: where.length > 0 ? `WHERE ${where.join(' AND ')}` : '', args }
+}

@@ -8,6 +8,7 @@
  * shows what SQLite does not hold.
  */
 import type { AlertStatus } from '../../domain/alert-change.ts'
+import { sqlWhere } from '../../registry/sqlite.ts'
 import { ALERT_SELECT, type Row, toAlert, toTransition } from '../store.ts'
 import {
   type ActiveAlertCount,
@@ -18,7 +19,6 @@ import {
   type Transition,
 } from '../types.ts'
 import type { EngineBase } from './deps.ts'
-import { sqlWhere } from './sql-where.ts'
 
 /** One transition to record with a change. */
 export type TransitionRow = {

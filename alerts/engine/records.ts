@@ -11,6 +11,7 @@
 import { daysBetween, shanghaiDate } from '../../domain/dates.ts'
 import { DomainError } from '../../domain/errors.ts'
 import type { Elevator } from '../../domain/registry-types.ts'
+import { type Condition, sqlWhere } from '../../registry/sqlite.ts'
 import { type Row, toAccident, toMaintenance } from '../store.ts'
 import type {
   AccidentFilter,
@@ -23,7 +24,6 @@ import type {
 import type { EngineBase } from './deps.ts'
 import type { Lifecycle } from './lifecycle.ts'
 import { RULE, type RuleState } from './rule-state.ts'
-import { type Condition, sqlWhere } from './sql-where.ts'
 
 /** One maintenance session, checked, as the log stores it. */
 export type MaintenanceSession = {

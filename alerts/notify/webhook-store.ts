@@ -15,7 +15,7 @@ import {
 } from '../../domain/alert-change.ts'
 import { DomainError } from '../../domain/errors.ts'
 import { DEVICE_ID_PATTERN } from '../../domain/topics.ts'
-import { type Migration, openSqlite, type SqliteDatabase } from '../../registry/sqlite.ts'
+import { type Migration, openSqlite, type SqliteDatabase, sqlWhere } from '../../registry/sqlite.ts'
 import { type MessageExtra, WEBHOOK_FORMATS, type WebhookFormat } from './formats.ts'
 
 const MIGRATIONS: readonly Migration[] = [
@@ -391,25 +391,14 @@ export function openWebhookStore(file: string, now: () => number = Date.now) {
     },
 
     listDeliveries(filter: DeliveryFilter): Delivery[] {
-      const where: string[] = []
-      const args: unknown[] = []
-      if (filter.webhookId) {
-        where.push('webhook_id = ?')
-        args.push(filter.webhookId)
-      }
-      if (filter.alertId) {
-        where.push('alert_id = ?')
-        args.push(filter.alertId)
-      }
-      if (filter.status) {
-        where.push('status = ?')
-        args.push(filter.status)
-      }
-      if (filter.before !== undefined) {
-        where.push('id < ?')
-        args.push(filter.before)
-      }
-      const sql = `SELECT * FROM deliveries ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`
+      // An empty id or status filters nothing (`?webhook=` in the API's query string).
+      const { clause, args } = sqlWhere([
+        ['webhook_id = ?', filter.webhookId || undefined],
+        ['alert_id = ?', filter.alertId || undefined],
+        ['status = ?', filter.status || undefined],
+        ['id < ?', filter.before],
+      ])
+      const sql = `SELECT * FROM deliveries ${clause} ORDER BY id DESC LIMIT ?`
       return (db.prepare(sql).all(...args, filter.limit) as Row[]).map(toDelivery)
     },
 

@@ -15,6 +15,7 @@ import {
   SiteInputSchema,
   TenantInputSchema,
 } from '../../../registry/registry.ts'
+import { sqlWhere } from '../../../registry/sqlite.ts'
 import type { ApiDeps } from '../app.ts'
 import { isTenantScoped, principalOf, requireRole, visibleDevice, visibleOrNotFound } from '../auth.ts'
 import { ERROR_RESPONSES, ErrorBodySchema } from '../errors.ts'
@@ -107,19 +108,15 @@ export const registryRoutes: FastifyPluginAsyncZod<{ deps: ApiDeps }> = async (a
     async (request) => {
       const principal = principalOf(request)
       const q = request.query
-      const where: string[] = []
-      const args: unknown[] = []
-      const add = (clause: string, value: unknown) => {
-        where.push(clause)
-        args.push(value)
-      }
-      if (q.kind) add('d.kind = ?', q.kind)
-      if (q.site) add('d.site_id = ?', q.site)
-      if (q.tenant) add('d.tenant_id = ?', q.tenant)
-      if (q.category) add('s.category = ?', q.category)
-      if (q.inService) add('d.in_service = ?', q.inService === 'true' ? 1 : 0)
-      if (isTenantScoped(principal)) add('d.tenant_id = ?', principal.tenantId)
-      const from = `FROM devices d JOIN sites s ON s.id = d.site_id ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`
+      const { clause, args } = sqlWhere([
+        ['d.kind = ?', q.kind || undefined],
+        ['d.site_id = ?', q.site || undefined],
+        ['d.tenant_id = ?', q.tenant || undefined],
+        ['s.category = ?', q.category || undefined],
+        ['d.in_service = ?', q.inService && (q.inService === 'true' ? 1 : 0)],
+        ['d.tenant_id = ?', isTenantScoped(principal) ? principal.tenantId : undefined],
+      ])
+      const from = `FROM devices d JOIN sites s ON s.id = d.site_id ${clause}`
       const total = Number((registry.db.prepare(`SELECT count(*) AS n ${from}`).get(...args) as Row).n)
       const ids = registry.db
         .prepare(`SELECT d.id ${from} ORDER BY d.id LIMIT ? OFFSET ?`)
