@@ -63,6 +63,11 @@ export async function createHarness(
     return engine
   }
   let seq = 1
+  /** An event's payload: the next seq at the clock's time, and the detail only when there is one. */
+  const eventData = <C extends string>(code: C, detail: Record<string, unknown> | undefined) =>
+    detail === undefined
+      ? { ts: clock.now(), seq: seq++, code }
+      : { ts: clock.now(), seq: seq++, code, detail }
   const harness: Harness = {
     dir,
     clock,
@@ -90,10 +95,7 @@ export async function createHarness(
       kind: 'elevator',
       deviceId,
       receivedAt: clock.now(),
-      data:
-        detail === undefined
-          ? { ts: clock.now(), seq: seq++, code }
-          : { ts: clock.now(), seq: seq++, code, detail },
+      data: eventData(code, detail),
     }),
     scaleStatus: (deviceId, over = {}) => ({
       type: 'scale_status',
@@ -107,10 +109,7 @@ export async function createHarness(
       kind: 'scale',
       deviceId,
       receivedAt: clock.now(),
-      data:
-        detail === undefined
-          ? { ts: clock.now(), seq: seq++, code }
-          : { ts: clock.now(), seq: seq++, code, detail },
+      data: eventData(code, detail),
     }),
     async cleanup() {
       await harness.engine.stop()
