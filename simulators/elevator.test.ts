@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import type { ElevatorEvent, ElevatorStatus } from '../domain/protocol.ts'
-import { ELEVATOR_EVENT_CODES, ElevatorEventSchema, ElevatorStatusSchema } from '../domain/protocol.ts'
+import { ELEVATOR_EVENT_CODES } from '../domain/protocol.ts'
 import { createElevatorSim, ELEVATOR_FAULT_CODES, type ElevatorSimOptions } from './elevator.ts'
 import { createRng } from './random.ts'
 import type { SimMessage } from './sim-core.ts'
+import { expectSchemaValid, runSim } from './test-support.ts'
 
 // 08:00 in Wuhan on a Monday: the morning peak.
 const START = Date.UTC(2025, 2, 3, 0, 0)
@@ -25,29 +26,14 @@ function sim(seed: string | number = 1, options: Partial<ElevatorSimOptions> = {
   })
 }
 
-type Sim = ReturnType<typeof sim>
-
-/** Advances in steps of `stepMs` up to `untilMs` after the sim's current time, collecting messages. */
-function run(s: Sim, forMs: number, stepMs = 1000): SimMessage[] {
-  const out: SimMessage[] = []
-  const end = s.now() + forMs
-  for (let t = s.now() + stepMs; t <= end; t += stepMs) out.push(...s.advance(t))
-  out.push(...s.advance(end))
-  return out
-}
-
 const statuses = (msgs: SimMessage[]): ElevatorStatus[] =>
   msgs.flatMap((m) => (m.type === 'elevator_status' ? [m.payload] : []))
 const events = (msgs: SimMessage[]): ElevatorEvent[] =>
   msgs.flatMap((m) => (m.type === 'elevator_event' ? [m.payload] : []))
 
 function expectValid(msgs: SimMessage[]): void {
-  for (const m of msgs) {
-    const schema = m.type === 'elevator_status' ? ElevatorStatusSchema : ElevatorEventSchema
-    const result = schema.safeParse(m.payload)
-    if (!result.success) throw new Error(`${JSON.stringify(m)}: ${result.error.message}`)
-    expect(m.type === 'elevator_status' || m.type === 'elevator_event').toBe(true)
-  }
+  expectSchemaValid(msgs)
+  for (const m of msgs) expect(m.type === 'elevator_status' || m.type === 'elevator_event').toBe(true)
 }
 
 describe('elevator simulator', () => {
@@ -60,7 +46,7 @@ describe('elevator simulator', () => {
       trappedPerHour: 0.5,
       offlinePerHour: 0.2,
     })
-    const msgs = [...s.drain(), ...run(s, 24 * 3_600_000, 5000)]
+    const msgs = [...s.drain(), ...runSim(s, 24 * 3_600_000, 5000)]
     expect(msgs.length).toBeGreaterThan(10_000)
     expectValid(msgs)
     for (let i = 1; i < msgs.length; i++) {
@@ -79,7 +65,7 @@ describe('elevator simulator', () => {
 
   it('reports status every period and on each change, with speed within the rating', () => {
     const s = sim(3, QUIET)
-    const msgs = [...s.drain(), ...run(s, 3_600_000, 500)]
+    const msgs = [...s.drain(), ...runSim(s, 3_600_000, 500)]
     const st = statuses(msgs)
     for (let i = 1; i < st.length; i++) {
       const gap = (st[i]?.ts ?? 0) - (st[i - 1]?.ts ?? 0)
@@ -113,16 +99,16 @@ describe('elevator simulator', () => {
     const a = sim(42)
     const b = sim(42)
     const c = sim(43)
-    const ma = [...a.drain(), ...run(a, 2 * 3_600_000, 5000)]
-    const mb = [...b.drain(), ...run(b, 2 * 3_600_000, 5000)]
-    const mc = [...c.drain(), ...run(c, 2 * 3_600_000, 5000)]
+    const ma = [...a.drain(), ...runSim(a, 2 * 3_600_000, 5000)]
+    const mb = [...b.drain(), ...runSim(b, 2 * 3_600_000, 5000)]
+    const mc = [...c.drain(), ...runSim(c, 2 * 3_600_000, 5000)]
     expect(mb).toEqual(ma)
     expect(mc).not.toEqual(ma)
   })
 
   it('plays the trapped sequence between floors with the trapped event', () => {
     const s = sim(5, QUIET)
-    run(s, 60_000)
+    runSim(s, 60_000)
     const t0 = s.now()
     s.inject({
       type: 'trapped',
@@ -131,7 +117,7 @@ describe('elevator simulator', () => {
       releaseAfterMs: 10 * 60_000,
       passengers: 2,
     })
-    const msgs = [...s.drain(), ...run(s, 12 * 60_000, 500)]
+    const msgs = [...s.drain(), ...runSim(s, 12 * 60_000, 500)]
     expectValid(msgs)
     const during = statuses(msgs).filter((x) => x.ts >= t0 && x.ts < t0 + 10 * 60_000)
     expect(during.length).toBeGreaterThan(100)
@@ -160,7 +146,7 @@ describe('elevator simulator', () => {
 
   it('plays the trapped sequence at a floor without a trapped event (derive it from status)', () => {
     const s = sim(6, QUIET)
-    run(s, 30_000)
+    runSim(s, 30_000)
     const t0 = s.now()
     s.inject({
       type: 'trapped',
@@ -169,7 +155,7 @@ describe('elevator simulator', () => {
       alarmButton: false,
       releaseAfterMs: 5 * 60_000,
     })
-    const msgs = [...s.drain(), ...run(s, 6 * 60_000, 500)]
+    const msgs = [...s.drain(), ...runSim(s, 6 * 60_000, 500)]
     expectValid(msgs)
     const ev = events(msgs)
     expect(
@@ -190,10 +176,10 @@ describe('elevator simulator', () => {
     const seen = new Set<string>()
     for (const code of ELEVATOR_FAULT_CODES) {
       const s = sim(`fault-${code}`, QUIET)
-      run(s, 20_000)
+      runSim(s, 20_000)
       const t0 = s.now()
       s.inject({ type: 'fault', code, clearAfterMs: 120_000 })
-      const msgs = [...s.drain(), ...run(s, 180_000, 500)]
+      const msgs = [...s.drain(), ...runSim(s, 180_000, 500)]
       expectValid(msgs)
       const ev = events(msgs)
       const raised = ev.find((e) => e.code === code)
@@ -218,11 +204,11 @@ describe('elevator simulator', () => {
     const s = sim('others', QUIET)
     s.inject({ type: 'alarm' })
     s.inject({ type: 'mode', mode: 'fire_return', durationMs: 60_000 })
-    const modeMsgs = [...s.drain(), ...run(s, 120_000, 500)]
+    const modeMsgs = [...s.drain(), ...runSim(s, 120_000, 500)]
     s.inject({ type: 'maintenance', durationMs: 10 * 60_000 })
-    const maintMsgs = [...s.drain(), ...run(s, 11 * 60_000, 1000)]
+    const maintMsgs = [...s.drain(), ...runSim(s, 11 * 60_000, 1000)]
     s.inject({ type: 'trapped' })
-    const trappedMsgs = [...s.drain(), ...run(s, 30 * 60_000, 1000)]
+    const trappedMsgs = [...s.drain(), ...runSim(s, 30 * 60_000, 1000)]
     const all = [...modeMsgs, ...maintMsgs, ...trappedMsgs]
     expectValid(all)
     for (const e of events(all)) seen.add(e.code)
@@ -241,10 +227,10 @@ describe('elevator simulator', () => {
   it('reports overspeed with a matching status speed and trips the safety circuit', () => {
     for (const factor of [1.25, 1.5]) {
       const s = sim('overspeed', QUIET)
-      run(s, 10_000)
+      runSim(s, 10_000)
       const t0 = s.now()
       s.inject({ type: 'overspeed', factor, clearAfterMs: 60_000 })
-      const msgs = [...s.drain(), ...run(s, 5_000, 500)]
+      const msgs = [...s.drain(), ...runSim(s, 5_000, 500)]
       const ev = events(msgs).find((e) => e.code === 'overspeed')
       const speed = Number(ev?.detail?.speed)
       expect(speed).toBeGreaterThan(1.2 * 1.75)
@@ -257,11 +243,11 @@ describe('elevator simulator', () => {
 
   it('sends nothing while offline and reports at once when back', () => {
     const s = sim(8, QUIET)
-    run(s, 10_000)
+    runSim(s, 10_000)
     const t0 = s.now()
     s.inject({ type: 'offline', durationMs: 60_000 })
     expect(s.isOffline()).toBe(true)
-    const msgs = run(s, 120_000, 500)
+    const msgs = runSim(s, 120_000, 500)
     expect(msgs.filter((m) => m.payload.ts < t0 + 60_000)).toEqual([])
     expect(s.isOffline()).toBe(false)
     expect(msgs[0]?.payload.ts).toBe(t0 + 60_000)

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { ScaleEvent, ScaleStatus, ScaleWeighing } from '../domain/protocol.ts'
-import { UPLINK } from '../domain/topics.ts'
 import { createRng } from './random.ts'
 import { createScaleSim, type ScaleSimOptions } from './scale.ts'
 import type { SimMessage } from './sim-core.ts'
+import { expectSchemaValid, runSim } from './test-support.ts'
 
 // Midnight in Wuhan: the market is shut for six hours, then the day starts.
 const MIDNIGHT = Date.UTC(2025, 2, 2, 16, 0)
@@ -18,16 +18,6 @@ const QUIET: Partial<ScaleSimOptions> = {
 function sim(seed: string | number = 1, options: Partial<ScaleSimOptions> = {}, startAt = MIDNIGHT) {
   return createScaleSim({ spec: { id: 'sc-test', maxKg: 15, eG: 5 }, rng: createRng(seed), startAt, options })
 }
-type Sim = ReturnType<typeof sim>
-
-function run(s: Sim, forMs: number, stepMs = 1000): SimMessage[] {
-  const out: SimMessage[] = []
-  const end = s.now() + forMs
-  for (let t = s.now() + stepMs; t <= end; t += stepMs) out.push(...s.advance(t))
-  out.push(...s.advance(end))
-  return out
-}
-
 const weighings = (m: SimMessage[]): ScaleWeighing[] =>
   m.flatMap((x) => (x.type === 'scale_weighing' ? [x.payload] : []))
 const statuses = (m: SimMessage[]): ScaleStatus[] =>
@@ -35,18 +25,11 @@ const statuses = (m: SimMessage[]): ScaleStatus[] =>
 const events = (m: SimMessage[]): ScaleEvent[] =>
   m.flatMap((x) => (x.type === 'scale_event' ? [x.payload] : []))
 
-function expectValid(msgs: SimMessage[]): void {
-  for (const m of msgs) {
-    const result = UPLINK[m.type].schema.safeParse(m.payload)
-    if (!result.success) throw new Error(`${JSON.stringify(m)}: ${result.error.message}`)
-  }
-}
-
 describe('scale simulator', () => {
   it('emits schema-valid messages with one increasing seq through a market day', () => {
     const s = sim('day', { tamperPerHour: 0.2, selfCheckFailPerHour: 0.2, offlinePerHour: 0.2 })
-    const msgs = [...s.drain(), ...run(s, 24 * HOUR, 10_000)]
-    expectValid(msgs)
+    const msgs = [...s.drain(), ...runSim(s, 24 * HOUR, 10_000)]
+    expectSchemaValid(msgs)
     for (let i = 1; i < msgs.length; i++) {
       expect(msgs[i]?.payload.seq).toBe((msgs[i - 1]?.payload.seq ?? 0) + 1)
     }
@@ -58,7 +41,7 @@ describe('scale simulator', () => {
 
   it('weighs realistic purchases in market hours only, priced to the fen', () => {
     const s = sim(11, QUIET)
-    const msgs = [...s.drain(), ...run(s, 24 * HOUR, 5000)]
+    const msgs = [...s.drain(), ...runSim(s, 24 * HOUR, 5000)]
     const w = weighings(msgs)
     expect(w.length).toBeGreaterThan(150)
     for (const x of w) {
@@ -80,14 +63,14 @@ describe('scale simulator', () => {
 
   it('bumps the counters on tampering and breaks the seal when the case is opened', () => {
     const s = sim(12, QUIET)
-    run(s, 7 * HOUR)
+    runSim(s, 7 * HOUR)
     const p0 = s.peekStatus()
     s.inject({ type: 'tamper', kind: 'case_opened' })
     s.inject({ type: 'tamper', kind: 'unlock' })
     s.inject({ type: 'tamper', kind: 'param_changed' })
     s.inject({ type: 'tamper', kind: 'calibration_changed' })
     const msgs = s.drain()
-    expectValid(msgs)
+    expectSchemaValid(msgs)
     expect(events(msgs).map((e) => e.code)).toEqual([
       'case_opened',
       'seal_broken',
@@ -104,21 +87,21 @@ describe('scale simulator', () => {
       calibrationCounter: p0.calibrationCounter + 1,
     })
     // The seal stays broken in later periodic reports.
-    expect(statuses(run(s, 5 * 60_000)).every((x) => !x.sealIntact)).toBe(true)
+    expect(statuses(runSim(s, 5 * 60_000)).every((x) => !x.sealIntact)).toBe(true)
   })
 
   it('locks when the case is opened: no weighings until unlocked', () => {
     const s = sim(13, QUIET, MIDNIGHT + 7 * HOUR)
     s.inject({ type: 'tamper', kind: 'case_opened' })
-    expect(weighings(run(s, HOUR))).toEqual([])
+    expect(weighings(runSim(s, HOUR))).toEqual([])
     s.inject({ type: 'tamper', kind: 'unlock' })
-    expect(weighings(run(s, HOUR)).length).toBeGreaterThan(0)
+    expect(weighings(runSim(s, HOUR)).length).toBeGreaterThan(0)
   })
 
   it('plays a tamper sequence over a few minutes', () => {
     const s = sim(14, { ...QUIET, tamperStepMs: [30_000, 30_000] }, MIDNIGHT + 8 * HOUR)
     s.inject({ type: 'tamper', kind: 'sequence' })
-    const msgs = [...s.drain(), ...run(s, 10 * 60_000)]
+    const msgs = [...s.drain(), ...runSim(s, 10 * 60_000)]
     const codes = events(msgs)
       .map((e) => e.code)
       .filter((c) => c !== 'zero' && c !== 'tare' && c !== 'power_on')
@@ -132,8 +115,8 @@ describe('scale simulator', () => {
     const honest = sim(15, QUIET, MIDNIGHT + 8 * HOUR)
     const cheat = sim(15, QUIET, MIDNIGHT + 8 * HOUR)
     cheat.inject({ type: 'cheat', factor: 1.15 })
-    const a = weighings(run(honest, HOUR))
-    const b = weighings(run(cheat, HOUR))
+    const a = weighings(runSim(honest, HOUR))
+    const b = weighings(runSim(cheat, HOUR))
     expect(b.length).toBe(a.length)
     expect(a.length).toBeGreaterThan(10)
     a.forEach((x, i) => {
@@ -149,7 +132,7 @@ describe('scale simulator', () => {
 
   it('drifts its zero slowly and reports an injected drift at once', () => {
     const s = sim(16, { ...QUIET, weighingsPerHourPeak: 0 })
-    const st = statuses([...s.drain(), ...run(s, 24 * HOUR, 10_000)])
+    const st = statuses([...s.drain(), ...runSim(s, 24 * HOUR, 10_000)])
     const offsets = st.map((x) => x.zeroOffsetE)
     expect(new Set(offsets).size).toBeGreaterThan(50)
     // A random walk of 0.05 e per minute: no jumps between consecutive reports.
@@ -161,21 +144,24 @@ describe('scale simulator', () => {
     s.inject({ type: 'zero_drift', offsetE: 0.8 })
     expect(statuses(s.drain()).at(-1)?.zeroOffsetE).toBe(0.8)
     // A failing load cell stays off: two hours later the zero still sits near 0.8 e.
-    const later = statuses(run(s, 2 * HOUR, 60_000)).slice(-30)
+    const later = statuses(runSim(s, 2 * HOUR, 60_000)).slice(-30)
     const mean = later.reduce((sum, x) => sum + x.zeroOffsetE, 0) / later.length
     expect(mean).toBeGreaterThan(0.55)
     s.inject({ type: 'reseal' })
-    const repaired = statuses(run(s, 3 * HOUR, 60_000)).slice(-30)
+    const repaired = statuses(runSim(s, 3 * HOUR, 60_000)).slice(-30)
     expect(Math.abs(repaired.reduce((sum, x) => sum + x.zeroOffsetE, 0) / repaired.length)).toBeLessThan(0.4)
   })
 
   it('is reproducible from its seed, goes offline and powers on again', () => {
     const a = sim(17)
     const b = sim(17)
-    expect([...a.drain(), ...run(a, 12 * HOUR, 30_000)]).toEqual([...b.drain(), ...run(b, 12 * HOUR, 30_000)])
+    expect([...a.drain(), ...runSim(a, 12 * HOUR, 30_000)]).toEqual([
+      ...b.drain(),
+      ...runSim(b, 12 * HOUR, 30_000),
+    ])
     a.inject({ type: 'offline', durationMs: 5 * 60_000 })
     const t0 = a.now()
-    const msgs = run(a, 10 * 60_000)
+    const msgs = runSim(a, 10 * 60_000)
     expect(msgs.every((m) => m.payload.ts >= t0 + 5 * 60_000)).toBe(true)
     expect(events(msgs)[0]).toMatchObject({ code: 'power_on', ts: t0 + 5 * 60_000 })
     a.inject({ type: 'self_check_failed', reason: 'adc' })
