@@ -10,15 +10,13 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { Registry as MetricsRegistry } from 'prom-client'
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest'
-import { createBroker } from '../broker/broker.ts'
-import { BrokerConfigSchema } from '../broker/config.ts'
 import { FAST_SCRYPT } from '../broker/testing.ts'
 import { parseEnv } from '../domain/config.ts'
 import { silentLogger } from '../domain/logger.ts'
 import type { ElevatorStatus } from '../domain/protocol.ts'
-import { decodeMessage } from '../domain/reading.ts'
 import { uplinkTopic } from '../domain/topics.ts'
 import { createRegistry, type Registry, registryFile } from '../registry/registry.ts'
+import { decodedReadings, startTestBroker } from '../test/support/broker.ts'
 import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { AlertsConfigSchema } from './config.ts'
 import { createAlertEngine } from './engine.ts'
@@ -104,22 +102,15 @@ async function startPlatform(options: {
     },
   }
   await platform.engine.start()
-  const broker = createBroker({
-    config: parseEnv(BrokerConfigSchema, { MQTT_PORT: '0', MQTT_HOST: '127.0.0.1' }),
-    logger: silentLogger(),
+  const broker = await startTestBroker(
     registry,
-    metrics: new MetricsRegistry(),
-    // In one process the broker hands each authorized uplink to the services, as platform/main does.
-    async onDeviceMessage(message) {
-      const decoded = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
-      if (!decoded.ok) return
-      if (options.special.includes(decoded.reading.deviceId)) {
-        receivedAt.set(`${decoded.reading.deviceId}:${decoded.reading.data.seq}`, message.receivedAt)
+    decodedReadings(async (reading) => {
+      if (options.special.includes(reading.deviceId)) {
+        receivedAt.set(`${reading.deviceId}:${reading.data.seq}`, reading.receivedAt)
       }
-      await platform.engine.handle(decoded.reading)
-    },
-  })
-  await broker.start()
+      await platform.engine.handle(reading)
+    }),
+  )
   platform.url = `mqtt://127.0.0.1:${broker.port()}`
   return platform
 }

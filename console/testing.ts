@@ -13,20 +13,16 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import mqtt, { type MqttClient } from 'mqtt'
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core'
-import { Registry as MetricsRegistry } from 'prom-client'
 import { seedTenantsAndSites, startAlertsStack, type Tokens } from '../alerts/api/testing.ts'
 import type { Notifier } from '../alerts/notify/notifier.ts'
 import type { AlertEngine } from '../alerts/types.ts'
-import { type Broker, createBroker } from '../broker/broker.ts'
-import { BrokerConfigSchema } from '../broker/config.ts'
-import { parseEnv } from '../domain/config.ts'
+import type { Broker } from '../broker/broker.ts'
 import { shanghaiDate } from '../domain/dates.ts'
-import { silentLogger } from '../domain/logger.ts'
 import type { ElevatorStatus } from '../domain/protocol.ts'
-import { decodeMessage } from '../domain/reading.ts'
 import { uplinkTopic } from '../domain/topics.ts'
 import type { Certification } from '../registry/certification.ts'
 import { type Registry, registryFile } from '../registry/registry.ts'
+import { decodedReadings, startTestBroker } from '../test/support/broker.ts'
 import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { buildConsole } from './build.ts'
 
@@ -162,18 +158,10 @@ export async function startConsolePlatform(
   if (address === null || typeof address === 'string') throw new Error('API did not listen on TCP')
   const baseUrl = `http://127.0.0.1:${address.port}`
 
-  const broker = createBroker({
-    config: parseEnv(BrokerConfigSchema, { MQTT_PORT: '0', MQTT_HOST: '127.0.0.1' }),
-    logger: silentLogger(),
+  const broker = await startTestBroker(
     registry,
-    metrics: new MetricsRegistry(),
-    // In one process the broker hands each authorized uplink to the services, as platform/main does.
-    async onDeviceMessage(message) {
-      const decoded = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
-      if (decoded.ok) await engine.handle(decoded.reading)
-    },
-  })
-  await broker.start()
+    decodedReadings((reading) => engine.handle(reading)),
+  )
   const mqttUrl = `mqtt://127.0.0.1:${broker.port()}`
   const clients = new Set<MqttClient>()
 

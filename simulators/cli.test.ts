@@ -6,14 +6,10 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Registry as MetricsRegistry } from 'prom-client'
 import { describe, expect, it, onTestFinished } from 'vitest'
-import { createBroker } from '../broker/broker.ts'
-import { BrokerConfigSchema } from '../broker/config.ts'
-import { parseEnv } from '../domain/config.ts'
 import { isDomainError } from '../domain/errors.ts'
-import { silentLogger } from '../domain/logger.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
+import { startTestBroker } from '../test/support/broker.ts'
 import { parseCliArgs, parseDurationMs } from './cli-args.ts'
 import { defaultCredentialsFile } from './provision.ts'
 
@@ -55,16 +51,9 @@ function simulate(args: string[], options: { interruptWhen?: RegExp } = {}): Pro
 async function brokerOver(dataDir: string) {
   const registry = createRegistry({ file: registryFile(dataDir) })
   const received: string[] = []
-  const broker = createBroker({
-    config: parseEnv(BrokerConfigSchema, { MQTT_PORT: '0', MQTT_HOST: '127.0.0.1' }),
-    logger: silentLogger(),
-    registry,
-    metrics: new MetricsRegistry(),
-    async onDeviceMessage(message) {
-      received.push(message.clientId)
-    },
+  const broker = await startTestBroker(registry, async (message) => {
+    received.push(message.clientId)
   })
-  await broker.start()
   onTestFinished(async () => {
     await broker.stop()
     registry.close()
