@@ -259,6 +259,20 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
     const quarter = String(Math.floor((Number(period.from.slice(5, 7)) - 1) / 3) + 1)
     const field = (id: string, label: string, control: HTMLElement) =>
       h('div', { class: 'field' }, h('label', { for: id }, label), control)
+    const yearField = () =>
+      field(
+        'p-year',
+        t('periodYearValue'),
+        h('input', {
+          id: 'p-year',
+          name: 'year',
+          type: 'number',
+          min: 2000,
+          max: 2100,
+          value: year,
+          required: true,
+        }),
+      )
     let inputs: HTMLElement[]
     if (draft === 'month')
       inputs = [
@@ -276,19 +290,7 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
       ]
     else if (draft === 'quarter')
       inputs = [
-        field(
-          'p-year',
-          t('periodYearValue'),
-          h('input', {
-            id: 'p-year',
-            name: 'year',
-            type: 'number',
-            min: 2000,
-            max: 2100,
-            value: year,
-            required: true,
-          }),
-        ),
+        yearField(),
         field(
           'p-quarter',
           t('periodQuarterValue'),
@@ -301,22 +303,7 @@ export function createComplianceView(ctx: Ctx, query: URLSearchParams): View {
           ),
         ),
       ]
-    else if (draft === 'year')
-      inputs = [
-        field(
-          'p-year',
-          t('periodYearValue'),
-          h('input', {
-            id: 'p-year',
-            name: 'year',
-            type: 'number',
-            min: 2000,
-            max: 2100,
-            value: year,
-            required: true,
-          }),
-        ),
-      ]
+    else if (draft === 'year') inputs = [yearField()]
     else
       inputs = [
         field(
