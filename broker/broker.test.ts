@@ -393,6 +393,33 @@ describe('broker: in-process device message sink', () => {
     expect(taken).toHaveLength(1)
   })
 
+  it("acknowledges a device's messages in its order when the sink finishes them out of order", async () => {
+    const gates: ReturnType<typeof deferred>[] = []
+    const f = await startBrokerFixture({
+      sink: () => {
+        const gate = deferred()
+        gates.push(gate)
+        return gate.promise
+      },
+    })
+    const device = await f.connect('el-1')
+    const acked: string[] = []
+    const publishing = ['first', 'second'].map((name) =>
+      device.publishAsync('v1/elevators/el-1/status', STATUS, { qos: 1 }).then(() => {
+        acked.push(name)
+      }),
+    )
+    await vi.waitFor(() => expect(gates).toHaveLength(2))
+    // The second is taken first: its PUBACK still waits for the first one's. (No round trip on the
+    // connection can prove the wait: aedes reads nothing more from a client with two packets pending.)
+    gates[1]?.resolve()
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    expect(acked).toEqual([])
+    gates[0]?.resolve()
+    await Promise.all(publishing)
+    expect(acked).toEqual(['first', 'second'])
+  })
+
   it('answers a sink failure with no PUBACK; mqtt.js resends after reconnecting and it is taken', async () => {
     const taken: string[] = []
     let failures = 1
