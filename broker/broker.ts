@@ -11,6 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'
 import {
   Aedes,
+  type AedesOptions,
   type AedesPublishPacket,
   type AuthenticateError,
   type Client,
@@ -49,6 +50,12 @@ export type BrokerDeps = {
   metrics: MetricsRegistry
   /** Set when ingest runs in the same process: receives every authorized device uplink. */
   onDeviceMessage?: MessageSink
+  /**
+   * Shared by several brokers behind one load balancer: an mqemitter (mqemitter-redis) that carries
+   * messages between them and an aedes persistence (aedes-persistence-redis) holding sessions, so a
+   * device may land on any broker. Unset: in memory, one broker.
+   */
+  cluster?: Pick<AedesOptions, 'mq' | 'persistence' | 'id'>
 }
 
 export type Broker = {
@@ -396,6 +403,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   }
 
   const aedes = new Aedes({
+    ...deps.cluster,
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
     maxTopicLevels: MAX_TOPIC_LEVELS,
     connectTimeout: config.MQTT_CONNECT_TIMEOUT_MS,

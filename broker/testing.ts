@@ -14,7 +14,7 @@ import { parseEnv } from '../domain/config.ts'
 import { createLogger } from '../domain/logger.ts'
 import type { MessageSink } from '../domain/pipeline.ts'
 import { createRegistry, type Registry, registryFile } from '../registry/registry.ts'
-import { type Broker, createBroker } from './broker.ts'
+import { type Broker, type BrokerDeps, createBroker } from './broker.ts'
 import { BrokerConfigSchema } from './config.ts'
 
 /** scrypt at a test cost: the production cost would only slow the suite. */
@@ -44,7 +44,7 @@ export type BrokerFixture = {
 
 /** Starts a broker on port 0 with devices el-1, el-2 (elevators), sc-1 (scale) and service account ingest. */
 export async function startBrokerFixture(
-  options: { sink?: MessageSink; env?: Record<string, string> } = {},
+  options: { sink?: MessageSink; env?: Record<string, string>; cluster?: BrokerDeps['cluster'] } = {},
 ): Promise<BrokerFixture> {
   const dir = mkdtempSync(join(tmpdir(), 'broker-test-'))
   const registry = createRegistry({ file: registryFile(dir), scrypt: FAST_SCRYPT })
@@ -104,7 +104,14 @@ export async function startBrokerFixture(
     MQTT_REVOCATION_POLL_MS: '200',
     ...options.env,
   })
-  broker = createBroker({ config, logger, registry, metrics, onDeviceMessage: options.sink })
+  broker = createBroker({
+    config,
+    logger,
+    registry,
+    metrics,
+    onDeviceMessage: options.sink,
+    cluster: options.cluster,
+  })
   await broker.start()
   const url = `mqtt://127.0.0.1:${broker.port()}`
 
