@@ -6,7 +6,7 @@
  * that `--smoke` completes). docs/benchmarks.md has the figures and what limits each profile.
  *
  *   npm run bench -- [--profile throughput|district|connections|all] [--runs 3] [--json] [--smoke]
- *     throughput:  [--devices 1000] [--messages 200] [--inflight 10] [--targets aedes,mosquitto,platform]
+ *     throughput:  [--devices 1000] [--messages 600] [--inflight 10] [--targets aedes,mosquitto,platform]
  *     district:    [--elevators 10000] [--scales 10000] [--duration 300] [--warmup 75] [--start-spread 60]
  *                  [--trapped-every 3] [--trapped-after 5] [--hour 8]
  *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32]
@@ -34,7 +34,7 @@ const USAGE = `usage: npm run bench -- [options]
   --source-addresses N   spread connections over 127.0.0.2 … 127.0.0.(N+1) (default 8)
   --cache-dir DIR        where provisioned fleets are kept (default $TMPDIR/liftscale-bench)
   --seed S               fleet and simulation seed (default bench)
-throughput:  --devices 1000 --messages 200 (per device) --inflight 10 (per device)
+throughput:  --devices 1000 --messages 600 (per device) --inflight 10 (per device)
              --targets aedes,mosquitto,platform (which servers, in this order)
 district:    --elevators 10000 --scales 10000 --duration 300 (s) --warmup 75 (s, not in latencies)
              --start-spread 60 (s: devices start reporting spread over this, as in a running district)
@@ -111,7 +111,7 @@ const options: BenchOptions = {
   seed: values.seed,
   throughput: {
     devices: num(values.devices, 1000, 20),
-    messages: num(values.messages, 200, 30),
+    messages: num(values.messages, 600, 30),
     inflight: num(values.inflight, 10, 5),
     targets: TARGETS.filter((t) => values.targets.split(',').includes(t)),
   },
