@@ -161,4 +161,36 @@ describe('spool', () => {
     expect(await drain(spool)).toEqual(batch(5, 10))
     await spool.close()
   })
+
+  it('keeps a record whose fsync was under way while the last one before it was committed', async () => {
+    // The replayer commits the last record while ingest appends the next (InfluxDB back, a batch
+    // still on its way to the spool): the segment both live in must stay.
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    await spool.append(batch(0, 2))
+    const chunk = await spool.peek(10)
+    const appended = spool.append(batch(2, 2))
+    if (chunk) await spool.commit(chunk)
+    await appended
+    expect(spool.depth()).toMatchObject({ records: 1, lines: 2 })
+    expect(await drain(spool)).toEqual(batch(2, 2))
+    await spool.close()
+  })
+
+  it('keeps that record across a restart when it was not yet replayed (it was acknowledged)', async () => {
+    const dir = tempDir()
+    const spool = spoolIn(dir)
+    await spool.open()
+    await spool.append(batch(0, 2))
+    const chunk = await spool.peek(10)
+    const appended = spool.append(batch(2, 2))
+    if (chunk) await spool.commit(chunk)
+    await appended
+    await spool.close()
+    const again = spoolIn(dir)
+    await again.open()
+    expect(await drain(again)).toEqual(batch(2, 2))
+    await again.close()
+  })
 })

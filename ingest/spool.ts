@@ -364,8 +364,10 @@ export function createSpool(options: SpoolOptions) {
         head = 0
       }
       wakeSpaceWaiters()
-      const firstLive = index[head]?.segment ?? Number.POSITIVE_INFINITY
       await serial(async () => {
+        // Read here, in turn with the writes: a write under way when commit was called may since have
+        // put records in the active segment (fsync'd, so acknowledged), and that segment must stay.
+        const firstLive = index[head]?.segment ?? Number.POSITIVE_INFINITY
         await writeCursor(chunk.lastSegment, chunk.endOffset)
         // Everything before the first live record is done with; the segment being appended to stays
         // unless it is fully consumed and nothing is being written.
