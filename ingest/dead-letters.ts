@@ -12,7 +12,7 @@ export const DEAD_LETTER_REASONS = [
   ...REJECT_REASONS,
   /** Valid payload, but the device is not in the registry (the broker normally refuses such devices). */
   'unknown_device',
-  /** InfluxDB refused the line itself (400), e.g. a field whose type changed. */
+  /** InfluxDB refused the line itself (400; 422 from 2.x), e.g. a field whose type changed. */
   'influx_rejected',
   /** An `alerts/…` message that is not an AlertChange. */
   'invalid_alert_change',

@@ -156,4 +156,32 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
     expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.auth)
     expect(await codeOf(writer.probe())).toBe(INFLUX_ERROR_CODES.auth)
   })
+
+  // InfluxDB 2.x answers a partial write (a field type conflict, a point beyond the bucket's
+  // retention) with 422 Unprocessable Entity: the data is refused, retrying the same lines cannot help.
+  it('classifies 422 as data InfluxDB refused', async () => {
+    const server = createServer((req: IncomingMessage, res) => {
+      req.resume()
+      req.on('end', () => {
+        res.statusCode = 422
+        res.setHeader('content-type', 'application/json')
+        res.end(
+          JSON.stringify({
+            code: 'unprocessable entity',
+            message:
+              'failure writing points to database: partial write: points beyond retention policy dropped=1',
+          }),
+        )
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const address = server.address()
+    const port = typeof address === 'object' && address ? address.port : 0
+    const writer = createInfluxWriter(
+      { ...base, INFLUX_API: '2', INFLUX_URL: `http://127.0.0.1:${port}`, INFLUX_DB: 'liftscale' },
+      silentLogger(),
+    )
+    expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.rejected)
+  })
 })

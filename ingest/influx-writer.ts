@@ -19,7 +19,10 @@ export const INFLUX_ERROR_CODES = {
   auth: 'INFLUX_AUTH',
   /** 404: the database or bucket does not exist. */
   notFound: 'INFLUX_NOT_FOUND',
-  /** 400: InfluxDB refused the data itself (a field type conflict, a point beyond retention). */
+  /**
+   * 400, or 422 from 2.x (its partial write): InfluxDB refused the data itself (a field type conflict,
+   * a point beyond retention).
+   */
   rejected: 'INFLUX_REJECTED',
   /** 413: the request was too large. */
   tooLarge: 'INFLUX_TOO_LARGE',
@@ -76,7 +79,9 @@ export function classifyInfluxError(err: unknown, target: string): DomainError {
         { cause: err, details },
       )
     }
-    if (status === 400) {
+    // 2.x answers a partial write with 422 where 1.x says 400; either way retrying the same lines
+    // cannot help, and left in the spool such a line would hold up every line behind it.
+    if (status === 400 || status === 422) {
       return new DomainError(INFLUX_ERROR_CODES.rejected, `InfluxDB refused the data: ${text}`, {
         cause: err,
         details,

@@ -3,6 +3,7 @@
  * *.integration.test.ts files). Spool and dead letters are real files in a temp dir.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Registry as PromRegistry } from 'prom-client'
@@ -226,6 +227,56 @@ describe('ingest', () => {
     expect(pending.isDone).toBe(true)
     expect(influx.writes.flat().map(seqOf)).toEqual([1])
     await expect(ingest.accept(weighing(2))).rejects.toMatchObject({ code: 'INGEST_STOPPED' })
+  })
+
+  it('dead-letters a line InfluxDB 2.x refuses with 422, writes the rest and keeps writing directly', async () => {
+    // A stand-in for the v2 write endpoint: a batch holding seq 3 is a partial write (422), as 2.x
+    // answers a point beyond the bucket's retention or a field type conflict.
+    const stored: number[] = []
+    const server = createServer((req, res) => {
+      let body = ''
+      req.on('data', (c: Buffer) => {
+        body += c.toString()
+      })
+      req.on('end', () => {
+        const lines = body.split('\n').filter((l) => l !== '')
+        if (lines.some((l) => seqOf(l) === 3)) {
+          res.statusCode = 422
+          res.setHeader('content-type', 'application/json')
+          res.end(
+            '{"code":"unprocessable entity","message":"partial write: points beyond retention policy dropped=1"}',
+          )
+          return
+        }
+        stored.push(...lines.map(seqOf))
+        res.statusCode = 204
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const address = server.address()
+    const port = typeof address === 'object' && address ? address.port : 0
+    const dir = mkdtempSync(join(tmpdir(), 'ingest-unit-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const ingest = createIngest({
+      config: parseEnv(IngestConfigSchema, {
+        DATA_DIR: dir,
+        INFLUX_URL: `http://127.0.0.1:${port}`,
+        INFLUX_API: '2',
+        INGEST_HEALTH_INTERVAL_MS: '0',
+      }),
+      logger: silentLogger(),
+      registry: { getDeviceContext: (id) => (id === 'sc-1' ? context : null) },
+      metrics: new PromRegistry(),
+    })
+    onTestFinished(() => ingest.stop())
+    await ingest.start()
+    await Promise.all([0, 1, 2, 3, 4, 5].map((i) => ingest.accept(weighing(i))))
+    await Promise.all([6, 7].map((i) => ingest.accept(weighing(i))))
+    expect(stored.sort((a, b) => a - b)).toEqual([0, 1, 2, 4, 5, 6, 7])
+    expect(ingest.stats()).toMatchObject({ influx: 'up', spoolDepthLines: 0, written: 7, spooled: 0 })
+    expect(ingest.deadLetters.countByReason()).toEqual({ influx_rejected: 1 })
   })
 
   it('hands every valid reading to the listener in order; a failing listener stops nothing', async () => {
