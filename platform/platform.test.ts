@@ -195,6 +195,58 @@ describe('platform (all services in one process)', () => {
     expect(items[0]).toMatchObject({ deviceId: device.id, reason: 'schema' })
   })
 
+  it('stores the escalation of a rescue deadline that passed while the platform was down', async () => {
+    const influxUrl = inject('influxUrl')
+    const db = await createTestDatabase(influxUrl, 'platform')
+    const dir = mkdtempSync(join(tmpdir(), 'platform-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const config = parseEnv(PlatformConfigSchema, {
+      DATA_DIR: dir,
+      MQTT_HOST: '127.0.0.1',
+      MQTT_PORT: '0',
+      HTTP_HOST: '127.0.0.1',
+      HTTP_PORT: '0',
+      INFLUX_URL: influxUrl,
+      INFLUX_API: '1',
+      INFLUX_DB: db,
+      INGEST_HEALTH_INTERVAL_MS: '0',
+      ADMIN_TOKEN: randomBytes(32).toString('base64url'),
+      SCAN_ON_START: 'false',
+      RESCUE_ACCEPT_LIMIT_S: '1',
+      RESCUE_ARRIVE_LIMIT_S: '1',
+    })
+    const first = createPlatform({ config, logger: silentLogger() })
+    await first.start()
+    const [device] = await provisionFleet(first.registry, { elevators: 1, scales: 0, seed: 'escalate' })
+    if (!device) throw new Error('no device')
+    const event = { ts: Date.now(), seq: 1, code: 'trapped' }
+    await first.ingest.accept({
+      topic: `v1/elevators/${device.id}/events`,
+      payload: Buffer.from(JSON.stringify(event)),
+      clientId: device.id,
+      receivedAt: Date.now(),
+    })
+    expect(first.engine.activeRescues()).toHaveLength(1)
+    // Down before either deadline; back once both have passed.
+    await first.stop()
+    await new Promise((r) => setTimeout(r, 1500))
+    const second = createPlatform({ config, logger: silentLogger() })
+    onTestFinished(() => second.stop())
+    await second.start()
+    await until(
+      'the escalation in the alerts database',
+      async () => (second.engine.activeRescues()[0]?.rescue?.arriveMissed ? true : null),
+      10_000,
+    )
+    await second.stop()
+    const escalations = await influxQuery(
+      influxUrl,
+      `SELECT count(alert_id) FROM alert_change WHERE transition = 'escalated'`,
+      db,
+    )
+    expect(Number(escalations[0]?.values[0]?.[1] ?? 0)).toBe(2)
+  })
+
   it('refuses a weak ADMIN_TOKEN', () => {
     expect(() => parseEnv(PlatformConfigSchema, { ADMIN_TOKEN: 'admin' })).toThrow(/ADMIN_TOKEN/)
   })

@@ -163,13 +163,15 @@ export function createPlatform(deps: PlatformDeps): Platform {
       // Started parts, so that a failure half-way (a port in use) stops what already runs.
       const started: Array<() => Promise<void> | void> = [unsubscribe]
       try {
-        // Listeners subscribe before the engine starts, so they see escalations it raises on start.
+        // Listeners subscribe, and ingest runs, before the engine starts: escalations of deadlines missed
+        // while down come out of engine.start() and must reach the stream, webhooks and InfluxDB. In
+        // reverse at stop, the engine's last changes are stored before ingest flushes.
         notifier.start()
         started.push(() => notifier.stop())
-        await engine.start()
-        started.push(() => engine.stop())
         await ingest.start()
         started.push(() => ingest.stop())
+        await engine.start()
+        started.push(() => engine.stop())
         snapshotter.start()
         started.push(() => snapshotter.stop())
         await broker.start()
@@ -205,8 +207,8 @@ export function createPlatform(deps: PlatformDeps): Platform {
     await p.app.close()
     await p.broker.stop()
     await p.stopSnapshots()
-    await p.ingest.stop()
     await p.engine.stop()
+    await p.ingest.stop()
     p.unsubscribe()
     await p.notifier.stop()
     p.registry.close()
