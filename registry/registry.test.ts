@@ -29,6 +29,29 @@ function seed(registry: ReturnType<typeof createRegistry>) {
 }
 
 describe('registry', () => {
+  it('keeps device ids and service account names apart, whichever comes first', async () => {
+    const { registry } = openTemp()
+    seed(registry)
+    await expect(registry.createServiceAccount('el-1')).rejects.toMatchObject({ code: 'ALREADY_EXISTS' })
+    await registry.createServiceAccount('svc-tool')
+    // A device under that name could never log in: the broker takes the name for the account.
+    let code: string | null = null
+    try {
+      registry.createScale({
+        id: 'svc-tool',
+        siteId: 'site-1',
+        tenantId: 'firm-a',
+        certificateNo: 'C-1',
+        maxKg: 30,
+        eG: 5,
+      })
+    } catch (err) {
+      code = isDomainError(err) ? err.code : 'other'
+    }
+    expect(code).toBe('ALREADY_EXISTS')
+    expect(registry.getDevice('svc-tool')).toBeNull()
+  })
+
   it('stores devices with their site and tenant', () => {
     const { registry } = openTemp()
     const elevator = seed(registry)

@@ -329,6 +329,11 @@ export function createRegistry(options: RegistryOptions) {
       ('registrationCode' in input
         ? `el-${input.registrationCode}`
         : shortId(kind === 'elevator' ? 'el' : 'sc'))
+    // The MQTT name of a device and of a service account is one namespace (createServiceAccount checks
+    // the other way): a device under an account's name could never log in.
+    if (stmt.getService.get(id) !== undefined) {
+      throw new DomainError('ALREADY_EXISTS', `${id} is a service account name`)
+    }
     db.prepare(
       `INSERT INTO devices (id, kind, site_id, tenant_id, name, status_period_s, in_service, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
