@@ -121,7 +121,10 @@ export function buildApp(deps: ApiDeps): FastifyInstance {
   app.decorateRequest('principal', null)
   app.addHook('onRequest', (request, reply, done) => {
     const routeConfig = request.routeOptions.config
-    if (routeConfig.isPublic || !request.url.startsWith('/api/')) return done()
+    // The matched route as well as the raw URL: the router decodes `/%61pi/…` to an /api route, which
+    // must not skip this check (a route that forgot principalOf would then be open).
+    const isApi = request.url.startsWith('/api/') || request.routeOptions.url?.startsWith('/api/') === true
+    if (routeConfig.isPublic || !isApi) return done()
     const token = bearerToken(request, routeConfig.allowsQueryToken === true)
     const principal = token ? deps.registry.authenticateToken(token) : null
     if (!principal) {

@@ -41,6 +41,16 @@ describe('authentication', () => {
     expect((await f.app.inject({ url: '/docs/json' })).statusCode).toBe(200)
   })
 
+  it('authenticates a percent-encoded /api path like the plain one (the router decodes it)', async () => {
+    const f = await startApiFixture()
+    const encoded = await f.app.inject({ url: '/%61pi/me', headers: f.auth('tenantA') })
+    expect(encoded.statusCode).toBe(200)
+    expect(encoded.json()).toMatchObject({ role: 'tenant', tenantId: 'firm-a' })
+    const none = await f.app.inject({ url: '/%61pi/devices' })
+    expect(none.statusCode).toBe(401)
+    expect(none.headers['www-authenticate']).toMatch(/^Bearer/)
+  })
+
   it('tells a token who it is', async () => {
     const f = await startApiFixture()
     const me = await f.app.inject({ url: '/api/me', headers: f.auth('tenantA') })
