@@ -72,6 +72,8 @@ export type Broker = {
 
 /** Protocol topics have 4 levels; deeper ones only cost router work (qlobber throws past 100). */
 const MAX_TOPIC_LEVELS = 8
+/** How long stop() waits for aedes to close its clients and its message emitter. */
+const AEDES_CLOSE_TIMEOUT_MS = 15_000
 /** Device ids are at most 64 characters (DEVICE_ID_PATTERN); aedes' default of 23 is MQTT 3.1's. */
 const MAX_CLIENT_ID_LENGTH = 64
 
@@ -293,7 +295,8 @@ export function createBroker(deps: BrokerDeps): Broker {
   ): void {
     const state = client === null ? undefined : states.get(client)
     const payload = toBuffer(packet.payload)
-    // client is null only for a will left by a dead broker of a cluster; this broker has no cluster.
+    // client is null only for a Last Will a broker publishes for a client of a broker of its cluster
+    // that died: who left it cannot be checked here, so it is refused like any unknown sender.
     // A kicked client's in-flight publishes and its Last Will are dropped: it is no longer trusted.
     // While stopping, aedes closes every client and would publish every device's will: the devices
     // did not fail, the broker is going away, so no will and nothing new goes to ingest.
@@ -579,7 +582,18 @@ export function createBroker(deps: BrokerDeps): Broker {
     unsubscribe?.()
     const listeners = [server, tlsServer].filter((s): s is Server => s !== null)
     const closed = listeners.map((s) => new Promise<void>((resolve) => s.close(() => resolve())))
-    await new Promise<void>((resolve) => aedes.close(() => resolve()))
+    await new Promise<void>((resolve) => {
+      // aedes closes its clients, then its emitter; a shared emitter whose Redis went away never
+      // closes (its QUIT waits for a connection): past this, the broker stops without it.
+      const timer = setTimeout(() => {
+        log.warn({ timeoutMs: AEDES_CLOSE_TIMEOUT_MS }, 'aedes did not close in time; stopping anyway')
+        resolve()
+      }, AEDES_CLOSE_TIMEOUT_MS)
+      aedes.close(() => {
+        clearTimeout(timer)
+        resolve()
+      })
+    })
     // Sockets that never sent CONNECT are not aedes clients; they would hold the listeners open.
     for (const socket of sockets) socket.destroy()
     await Promise.all(closed)

@@ -30,6 +30,19 @@ export const BrokerConfigSchema = z.object({
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
 
+/**
+ * Settings of a broker process that shares Redis with other brokers (broker/main.ts, split
+ * deployment). Apart from BrokerConfigSchema: the all-in-one platform runs one broker, in memory.
+ */
+export const BrokerClusterConfigSchema = z.object({
+  /**
+   * Redis the brokers share (redis:// or rediss://, credentials in the URL): messages between brokers
+   * and persistent sessions go through it. Unset: this broker alone, in memory.
+   */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+})
+export type BrokerClusterConfig = z.output<typeof BrokerClusterConfigSchema>
+
 /** Default TLS port, the IANA registration for MQTT over TLS. */
 export const DEFAULT_TLS_PORT = 8883
 

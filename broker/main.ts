@@ -5,7 +5,9 @@
  *   DATA_DIR=./data MQTT_PORT=1883 npx tsx broker/main.ts
  *
  * Env: the BrokerConfig settings (broker/config.ts), DATA_DIR (registry at DATA_DIR/registry.db,
- * default ./data), LOG_LEVEL (default info), METRICS_PORT (optional: Prometheus text at /metrics).
+ * default ./data), LOG_LEVEL (default info), METRICS_PORT (optional: Prometheus text at /metrics),
+ * REDIS_URL (optional: several brokers share sessions and messages through this Redis, broker/cluster.ts;
+ * each process is a broker with its own id, each polls the registry for revocations).
  * SIGTERM / SIGINT stop it cleanly (exit 0); a configuration error prints every problem and exits 1.
  */
 import { mkdirSync } from 'node:fs'
@@ -17,9 +19,11 @@ import { isDomainError } from '../domain/errors.ts'
 import { createLogger } from '../domain/logger.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
 import { createBroker } from './broker.ts'
-import { BrokerConfigSchema, brokerTls } from './config.ts'
+import { createRedisCluster, type RedisCluster } from './cluster.ts'
+import { BrokerClusterConfigSchema, BrokerConfigSchema, brokerTls } from './config.ts'
 
 const MainSchema = BrokerConfigSchema.extend({
+  ...BrokerClusterConfigSchema.shape,
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -45,7 +49,9 @@ async function main(): Promise<number> {
   const registry = createRegistry({ file: registryFile(config.DATA_DIR) })
   const metrics = new MetricsRegistry()
   collectDefaultMetrics({ register: metrics })
-  const broker = createBroker({ config, logger, registry, metrics })
+  const cluster: RedisCluster | null =
+    config.REDIS_URL === undefined ? null : createRedisCluster({ url: config.REDIS_URL, logger })
+  const broker = createBroker({ config, logger, registry, metrics, cluster: cluster?.options })
 
   let metricsServer: Server | null = null
   let stopping: Promise<void> | null = null
@@ -54,6 +60,7 @@ async function main(): Promise<number> {
       logger.info({ signal }, 'stopping')
       metricsServer?.close()
       await broker.stop()
+      await cluster?.close()
       registry.close()
     })()
     return stopping
@@ -61,6 +68,7 @@ async function main(): Promise<number> {
 
   try {
     await broker.start()
+    if (cluster !== null) logger.info({ brokerId: cluster.id }, 'broker sharing Redis with its cluster')
     if (config.METRICS_PORT !== undefined) {
       const server = createServer((req, res) => {
         if (req.url !== '/metrics') {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up a fresh Debian machine (Node 20, root) and runs every check and test.
 # Installs what the tests use: InfluxDB 1.x, Mosquitto's clients (and broker, a benchmark reference),
-# Chromium for the console's browser tests. The tests start and stop those servers themselves.
+# Redis (brokers sharing sessions), Chromium for the console's browser tests. The tests start and stop
+# those servers themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ missing_norec=()
 command -v influxd >/dev/null || missing+=(influxdb)
 command -v mosquitto_pub >/dev/null || missing+=(mosquitto-clients)
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || missing+=(mosquitto)
+command -v redis-server >/dev/null || missing+=(redis-server)
 command -v chromium >/dev/null || missing+=(chromium)
 # A CJK font, so the console's screenshots show Chinese rather than boxes.
 [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)

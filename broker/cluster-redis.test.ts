@@ -1,0 +1,163 @@
+/**
+ * Two brokers sharing a real Redis (Debian's redis-server), as two broker/main.ts processes with
+ * REDIS_URL would: readings cross from one broker to a persistent session on the other, a session
+ * outlives its subscriber's move between brokers, and each broker kicks its own revoked clients.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import { Registry as MetricsRegistry } from 'prom-client'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { parseEnv } from '../domain/config.ts'
+import { silentLogger } from '../domain/logger.ts'
+import { createRegistry, registryFile } from '../registry/registry.ts'
+import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
+import { type Broker, createBroker } from './broker.ts'
+import { createRedisCluster } from './cluster.ts'
+import { BrokerConfigSchema } from './config.ts'
+import { startLocalRedis } from './local-redis.ts'
+import { type BrokerFixture, closed, connectOutcome, FAST_SCRYPT, startBrokerFixture } from './testing.ts'
+
+type Pair = {
+  a: BrokerFixture
+  b: Broker
+  bMetrics: MetricsRegistry
+  urlA: string
+  urlB: string
+  /** An mqtt.js client listening for messages from before its CONNACK (a session's stored ones). */
+  listen(
+    username: 'el-1' | 'el-2' | 'ingest',
+    url: string,
+    options?: IClientOptions,
+  ): Promise<{ client: MqttClient; messages: { topic: string; seq: number; qos: number }[] }>
+}
+
+/** Redis, broker A (the fixture's registry) and broker B with its own handle on the same registry file. */
+async function startPair(): Promise<Pair> {
+  const redisDir = mkdtempSync(join(tmpdir(), 'broker-redis-'))
+  const redis = await startLocalRedis({ dir: redisDir })
+  // onTestFinished runs in reverse: brokers stop first, then their Redis connections, then Redis.
+  onTestFinished(async () => {
+    await redis.stop()
+    rmSync(redisDir, { recursive: true, force: true })
+  })
+  const clusterA = createRedisCluster({ url: redis.url, logger: silentLogger(), id: 'broker-a' })
+  const clusterB = createRedisCluster({ url: redis.url, logger: silentLogger(), id: 'broker-b' })
+  onTestFinished(() => Promise.all([clusterA.close(), clusterB.close()]).then(() => undefined))
+  const a = await startBrokerFixture({ cluster: clusterA.options })
+  // A second handle on the registry file, as another process has: B learns of revocations by polling.
+  const registryB = createRegistry({ file: registryFile(a.dir), scrypt: FAST_SCRYPT })
+  const bMetrics = new MetricsRegistry()
+  const b = createBroker({
+    config: parseEnv(BrokerConfigSchema, {
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      MQTT_REVOCATION_POLL_MS: '200',
+    }),
+    logger: silentLogger(),
+    registry: registryB,
+    metrics: bMetrics,
+    cluster: clusterB.options,
+  })
+  const clients = new Set<MqttClient>()
+  onTestFinished(async () => {
+    await Promise.all([...clients].map((c) => c.endAsync(true).catch(() => undefined)))
+    await b.stop()
+    registryB.close()
+  })
+  await b.start()
+  const urlB = `mqtt://127.0.0.1:${b.port()}`
+
+  async function listen(username: 'el-1' | 'el-2' | 'ingest', url: string, options: IClientOptions = {}) {
+    const messages: { topic: string; seq: number; qos: number }[] = []
+    const client = mqtt.connect(url, {
+      clientId: username,
+      username,
+      password: a.secrets[username],
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...options,
+    })
+    clients.add(client)
+    client.on('message', (topic, payload, packet) => {
+      const seq = (JSON.parse(payload.toString()) as { seq?: unknown }).seq
+      messages.push({ topic, seq: typeof seq === 'number' ? seq : -1, qos: packet.qos })
+    })
+    const err = await connectOutcome(client)
+    if (err !== null) throw err
+    return { client, messages }
+  }
+
+  return { a, b, bMetrics, urlA: a.url, urlB, listen }
+}
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+}
+
+const status = (seq: number): string => JSON.stringify({ ...NORMAL_ELEVATOR_STATUS, ts: Date.now(), seq })
+
+describe('brokers sharing Redis', () => {
+  it("carry a device's QoS 1 readings on broker A to ingest's persistent session on broker B", async () => {
+    const { a, urlB, listen } = await startPair()
+    const ingest = await listen('ingest', urlB, { clean: false })
+    await ingest.client.subscribeAsync('v1/elevators/+/status', { qos: 1 })
+
+    const device = await a.connect('el-1')
+    for (let seq = 1; seq <= 5; seq++) {
+      await device.publishAsync('v1/elevators/el-1/status', status(seq), { qos: 1 })
+    }
+    await until(() => ingest.messages.length >= 5)
+    expect(ingest.messages).toEqual(
+      [1, 2, 3, 4, 5].map((seq) => ({ topic: 'v1/elevators/el-1/status', seq, qos: 1 })),
+    )
+  })
+
+  it('keep a persistent session in Redis while its subscriber moves from broker A to broker B', async () => {
+    const { a, urlA, urlB, listen } = await startPair()
+    const first = await listen('ingest', urlA, { clean: false })
+    await first.client.subscribeAsync('v1/elevators/+/status', { qos: 1 })
+    await first.client.endAsync()
+
+    // Acknowledged while nobody is subscribed: the session's messages are in Redis only.
+    const device = await a.connect('el-1', {}, urlB)
+    for (let seq = 1; seq <= 3; seq++) {
+      await device.publishAsync('v1/elevators/el-1/status', status(seq), { qos: 1 })
+    }
+
+    const moved = await listen('ingest', urlB, { clean: false })
+    await until(() => moved.messages.length >= 3)
+    expect(moved.messages.map((m) => m.seq)).toEqual([1, 2, 3])
+    // The subscription came with the session: a new reading reaches it without subscribing again.
+    await device.publishAsync('v1/elevators/el-1/status', status(4), { qos: 1 })
+    await until(() => moved.messages.length >= 4)
+    expect(moved.messages.map((m) => m.seq)).toEqual([1, 2, 3, 4])
+  })
+
+  it('each kick a revoked device connected to it, the revocation made through another process', async () => {
+    const { a, bMetrics, urlA, urlB, listen } = await startPair()
+    const onB = await a.connect('el-2', {}, urlB)
+    const onA = await a.connect('el-1')
+
+    a.registry.revokeDevice('el-2')
+    await closed(onB)
+    const kicked = await bMetrics.getSingleMetric('mqtt_clients_kicked_total')?.get()
+    expect(kicked?.values.find((v) => v.labels.reason === 'revoked')?.value).toBe(1)
+    // The revoked device cannot come back through either broker; the others keep being served.
+    for (const url of [urlA, urlB]) await expect(listen('el-2', url)).rejects.toThrow(/Not authorized|Bad/)
+    await expect(onA.publishAsync('v1/elevators/el-1/status', status(1), { qos: 1 })).resolves.toBeDefined()
+  })
+
+  it('close the older connection of a device that connects again through the other broker', async () => {
+    const { a, urlB } = await startPair()
+    const onA = await a.connect('el-1')
+    await a.connect('el-1', {}, urlB)
+    // [MQTT-3.1.4-2]: one connection per client id, across the cluster.
+    await closed(onA)
+  })
+})

@@ -1,0 +1,135 @@
+/**
+ * Several brokers sharing one Redis (REDIS_URL of broker/main.ts): messages travel between them over
+ * Redis pub/sub (mqemitter-redis) and sessions live in Redis (aedes-persistence-redis: the
+ * subscriptions of persistent sessions, the QoS 1 messages they have not acknowledged, wills), so a
+ * device or a service account may connect to any broker, and a subscriber's session outlives the
+ * broker it was on. Each process is one broker with an id of its own.
+ */
+import { randomBytes } from 'node:crypto'
+import { EventEmitter } from 'node:events'
+import { hostname } from 'node:os'
+import aedesPersistenceRedis from 'aedes-persistence-redis'
+import { Redis } from 'ioredis'
+import mqemitterRedis from 'mqemitter-redis'
+import type { Logger } from '../domain/logger.ts'
+import type { BrokerDeps } from './broker.ts'
+
+export type RedisCluster = {
+  /** For `createBroker({ cluster })`. */
+  options: NonNullable<BrokerDeps['cluster']>
+  /** This broker's id in the cluster (`$SYS/{id}/…`, keys of the messages it stored). */
+  id: string
+  /** Leaves the cluster and closes the Redis connections; call after the broker stopped. Safe twice. */
+  close(): Promise<void>
+}
+
+/**
+ * aedes' in-memory persistence replays a whole session on reconnect; the Redis one only its first
+ * 1,000 messages unless told otherwise. A service account away for longer (ingest restarting under
+ * 8,000 readings/s) would leave the rest in Redis until its next reconnect.
+ */
+const MAX_SESSION_DELIVERY = 10_000_000
+/** aedes' own in-memory emitter: 100 deliveries in flight, and `a/#` matches `a` [MQTT-4.7.1-3]. */
+const EMITTER_OPTIONS = { concurrency: 100, matchEmptyLevels: true }
+/** A Redis that does not answer within this at shutdown is left behind. */
+const CLOSE_TIMEOUT_MS = 5000
+
+/**
+ * A broker id unique to this process: ids key the messages a broker stores (with a counter that
+ * restarts at 0), so a restarted broker must not reuse its predecessor's. No `/` (topic levels) or `:`
+ * (the persistence splits keys on it).
+ */
+export function newBrokerId(): string {
+  const host = hostname().replace(/[^A-Za-z0-9._-]/g, '_')
+  return `${host}-${process.pid}-${randomBytes(3).toString('hex')}`
+}
+
+/** Redis connections for one broker; nothing connects until the broker starts (lazyConnect). */
+export function createRedisCluster(deps: { url: string; logger: Logger; id?: string }): RedisCluster {
+  const id = deps.id ?? newBrokerId()
+  const log = deps.logger.child({ component: 'broker-cluster', brokerId: id })
+  const target = redisTarget(deps.url)
+  const connections: Redis[] = []
+
+  function connect(role: 'subscriber' | 'publisher' | 'sessions'): Redis {
+    // A subscriber connection cannot pipeline; the other two batch what one event loop turn sends.
+    const conn = new Redis(deps.url, { lazyConnect: true, enableAutoPipelining: role !== 'subscriber' })
+    let isDown = false
+    // ioredis retries on its own (backoff up to 2 s); one line when Redis goes away, one when it is back.
+    conn.on('error', (err: Error) => {
+      if (isDown) return
+      isDown = true
+      log.error({ err, role, redis: target }, 'Redis connection lost; retrying')
+    })
+    conn.on('ready', () => {
+      if (!isDown) return
+      isDown = false
+      log.info({ role, redis: target }, 'Redis connection back')
+    })
+    connections.push(conn)
+    return conn
+  }
+
+  const mq = mqemitterRedis({
+    ...EMITTER_OPTIONS,
+    subConn: connect('subscriber'),
+    pubConn: connect('publisher'),
+  })
+  // The emitter re-emits its connections' errors (logged above) on `state`, which its types omit;
+  // unheard, an 'error' event would throw.
+  const state: unknown = Reflect.get(mq, 'state')
+  if (state instanceof EventEmitter) state.on('error', () => undefined)
+  const persistence = aedesPersistenceRedis({
+    conn: connect('sessions'),
+    maxSessionDelivery: MAX_SESSION_DELIVERY,
+  })
+
+  let closing: Promise<void> | null = null
+  async function shutdown(): Promise<void> {
+    try {
+      await withTimeout(persistence.destroy(), CLOSE_TIMEOUT_MS)
+    } catch (err) {
+      log.warn({ err }, 'Redis sessions not closed cleanly')
+    }
+    // aedes closes the emitter when it stops; this covers a broker that never started.
+    await withTimeout(new Promise<void>((resolve) => mq.close(() => resolve())), CLOSE_TIMEOUT_MS).catch(
+      () => undefined,
+    )
+    for (const conn of connections) conn.disconnect()
+  }
+
+  return {
+    id,
+    options: { id, mq, persistence },
+    close() {
+      closing ??= shutdown()
+      return closing
+    },
+  }
+}
+
+/** host:port of a Redis URL, for logs: its password never is. */
+function redisTarget(url: string): string {
+  try {
+    const parsed = new URL(url)
+    return `${parsed.hostname}:${parsed.port || '6379'}`
+  } catch {
+    return 'redis'
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (err: unknown) => {
+        clearTimeout(timer)
+        reject(err)
+      },
+    )
+  })
+}
