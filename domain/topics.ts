@@ -70,8 +70,25 @@ export type ParsedTopic =
   | { direction: 'uplink'; type: UplinkType; kind: DeviceKind; deviceId: string }
   | { direction: 'downlink'; kind: DeviceKind; deviceId: string }
 
-/** Reads a protocol v1 topic; anything else (including a malformed device id) is null. */
+// Every reading's topic is read three times (broker ACL, decode, ingest) and a device uses the same
+// few topics all its life: remember the answers. Bounded, because anyone may send any topic.
+const PARSED_CACHE_MAX = 100_000
+const parsedCache = new Map<string, ParsedTopic | null>()
+
+/**
+ * Reads a protocol v1 topic; anything else (including a malformed device id) is null. The result is
+ * shared between callers (frozen): copy it before changing it.
+ */
 export function parseTopic(topic: string): ParsedTopic | null {
+  const known = parsedCache.get(topic)
+  if (known !== undefined) return known
+  const parsed = readTopic(topic)
+  if (parsedCache.size >= PARSED_CACHE_MAX) parsedCache.clear()
+  parsedCache.set(topic, parsed === null ? null : Object.freeze(parsed))
+  return parsed
+}
+
+function readTopic(topic: string): ParsedTopic | null {
   const parts = topic.split('/')
   if (parts.length !== 4 || parts[0] !== PROTOCOL_PREFIX) return null
   const [, segment = '', deviceId = '', channel = ''] = parts
