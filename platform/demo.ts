@@ -176,7 +176,10 @@ liftscale demo — ${devices.length} simulated devices ${connected ? 'connected'
 ${adminToken ? `  Admin token (new, shown once) ${adminToken}\n` : ''}
 In 20 s a passenger is trapped between floors; in 40 s a market scale's case is opened.
 Watch the board, then work the rescue: acknowledge -> dispatch -> accept -> arrived -> released.
-Ctrl-C stops everything cleanly.`)
+Ctrl-C stops everything cleanly.
+
+Every 10 s: readings the fleet sent and had acknowledged, lines stored in InfluxDB (readings plus
+alert changes, so a little more than acknowledged), the spool, dead letters and active alerts.`)
 
   const firstElevator = devices.find((d) => d.kind === 'elevator')
   const firstScale = devices.find((d) => d.kind === 'scale')
