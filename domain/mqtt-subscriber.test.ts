@@ -54,8 +54,10 @@ async function publishAll(url: string, password: string, from: number, count: nu
     password,
     reconnectPeriod: 0,
   })
+  // 2 KB each, so that one socket read (at most 64 KiB) holds a few dozen of them, never all.
+  const pad = 'x'.repeat(2000)
   for (let i = from; i < from + count; i++) {
-    await device.publishAsync('v1/elevators/el-1/events', JSON.stringify({ n: i }), { qos: 1 })
+    await device.publishAsync('v1/elevators/el-1/events', JSON.stringify({ n: i, pad }), { qos: 1 })
   }
   await device.endAsync()
 }
