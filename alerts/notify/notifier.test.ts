@@ -98,7 +98,8 @@ describe('notifier', () => {
     await until(() =>
       webhooks.listDeliveries({ limit: 10, webhookId: down.id }).every((d) => d.status === 'delivered'),
     )
-  })
+    // Several waits of up to 15 s each: on a loaded CI machine the default 60 s was once too short.
+  }, 120_000)
 
   it('publishes every change on MQTT alerts/{severity}/{type}/{device} and survives a failing publish', async () => {
     const published: Array<{ topic: string; payload: string }> = []
