@@ -118,6 +118,26 @@ describe('brokers sharing Redis', () => {
     )
   })
 
+  it('answer a persistent session that subscribes to several filters in one SUBSCRIBE', async () => {
+    // As ingest's and alerts' subscribers (domain/mqtt-subscriber.ts) do: one packet, every uplink filter.
+    const { a, urlB, listen } = await startPair()
+    const ingest = await listen('ingest', urlB, { clean: false })
+    const granted = await ingest.client.subscribeAsync(
+      ['v1/elevators/+/status', 'v1/elevators/+/events', 'v1/scales/+/status'],
+      { qos: 1 },
+    )
+    expect(granted.map((g) => g.qos)).toEqual([1, 1, 1])
+
+    const device = await a.connect('el-1')
+    await device.publishAsync('v1/elevators/el-1/status', status(1), { qos: 1 })
+    await device.publishAsync('v1/elevators/el-1/events', status(2), { qos: 1 })
+    await until(() => ingest.messages.length >= 2)
+    expect(ingest.messages.map((m) => m.topic)).toEqual([
+      'v1/elevators/el-1/status',
+      'v1/elevators/el-1/events',
+    ])
+  })
+
   it('keep a persistent session in Redis while its subscriber moves from broker A to broker B', async () => {
     const { a, urlA, urlB, listen } = await startPair()
     const first = await listen('ingest', urlA, { clean: false })

@@ -83,6 +83,7 @@ export function createRedisCluster(deps: { url: string; logger: Logger; id?: str
     conn: connect('sessions'),
     maxSessionDelivery: MAX_SESSION_DELIVERY,
   })
+  storeEachSubscribeOnce(persistence)
 
   let closing: Promise<void> | null = null
   async function shutdown(): Promise<void> {
@@ -106,6 +107,24 @@ export function createRedisCluster(deps: { url: string; logger: Logger; id?: str
       return closing
     },
   }
+}
+
+/**
+ * aedes 1.2 stores a persistent session's SUBSCRIBE once per filter, each time with the packet's whole
+ * list (handlers/subscribe.js storeSubscriptions), and the Redis persistence's broadcast waits for its
+ * own `$SYS/sub/add` echo under a key of the client and the list's first filter: of n calls for one
+ * packet only the last is answered, the others never, so a SUBSCRIBE of several filters (ingest's and
+ * alerts' subscribers send one) got no SUBACK. Every call for the same list (the same array) shares
+ * the first call's promise: the list is stored and broadcast once.
+ */
+function storeEachSubscribeOnce(persistence: object): void {
+  const add: unknown = Reflect.get(persistence, 'addSubscriptions')
+  if (typeof add !== 'function') return
+  const pending = new WeakMap<object, unknown>()
+  Reflect.set(persistence, 'addSubscriptions', (client: unknown, subs: object): unknown => {
+    if (!pending.has(subs)) pending.set(subs, Reflect.apply(add, persistence, [client, subs]))
+    return pending.get(subs)
+  })
 }
 
 /** host:port of a Redis URL, for logs: its password never is. */
