@@ -66,4 +66,33 @@ describe('npm run bench -- --smoke', () => {
       if (profile === 'district') expect(platform?.alertMs?.count).toBeGreaterThan(0)
     })
   }
+
+  it('connections --brokers 2 (split deployment: Redis, two brokers, ingest, alerts) completes', {
+    timeout: 240_000,
+  }, async () => {
+    const cache = mkdtempSync(join(tmpdir(), 'bench-smoke-cache-'))
+    onTestFinished(() => rmSync(cache, { recursive: true, force: true }))
+    const { code, stdout, stderr } = await runBench([
+      '--smoke',
+      '--profile',
+      'connections',
+      '--brokers',
+      '2',
+      '--json',
+      '--cache-dir',
+      cache,
+    ])
+    expect(code, stderr.slice(-3000)).toBe(0)
+    const result = JSON.parse(stdout) as { rows: Row[]; failures: string[] }
+    expect(result.failures).toEqual([])
+    const [row] = result.rows
+    expect(row?.size).toContain('2 brokers')
+    expect(row?.acked).toBeGreaterThan(0)
+    // Acknowledged means "in Redis" here: the run waits until InfluxDB holds every one.
+    expect(row?.lost).toBe(0)
+    expect(row?.stored ?? 0).toBeGreaterThanOrEqual(row?.acked ?? 1)
+    for (const name of ['broker1', 'broker2', 'ingest', 'alerts', 'redis']) {
+      expect(row?.extra[`${name}PeakRssMiB`]).toBeGreaterThan(0)
+    }
+  })
 })

@@ -9,7 +9,7 @@
  *     throughput:  [--devices 1000] [--messages 600] [--inflight 10] [--targets aedes,mosquitto,platform]
  *     district:    [--elevators 10000] [--scales 10000] [--duration 300] [--warmup 75] [--start-spread 60]
  *                  [--trapped-every 3] [--trapped-after 5] [--hour 8]
- *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32]
+ *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32] [--brokers 1] [--status-period S]
  *     all:         [--secret-cost production|fast] [--generators N] [--source-addresses 8]
  *                  [--cpu-prof DIR] [--platform-node-options "…"] [--cache-dir DIR] [--seed bench]
  */
@@ -39,7 +39,10 @@ throughput:  --devices 1000 --messages 600 (per device) --inflight 10 (per devic
 district:    --elevators 10000 --scales 10000 --duration 300 (s) --warmup 75 (s, not in latencies)
              --start-spread 60 (s: devices start reporting spread over this, as in a running district)
              --trapped-every 3 (s) --trapped-after 5 (s, TRAPPED_AFTER_S) --hour 8 (Asia/Shanghai)
-connections: --connections 50000 --hold 60 (s) --connect-concurrency 32 (per generator)`
+connections: --connections 50000 --hold 60 (s) --connect-concurrency 32 (per generator)
+             --brokers N (1: the platform as one process; N > 1: a split deployment on this node:
+               Redis, N brokers, ingest and alerts as processes of their own, devices spread over the brokers)
+             --status-period S (every device's status period in s, for a lower reporting rate; default the registry's)`
 
 const { values } = parseArgs({
   options: {
@@ -69,6 +72,8 @@ const { values } = parseArgs({
     connections: { type: 'string' },
     hold: { type: 'string' },
     'connect-concurrency': { type: 'string', default: '32' },
+    brokers: { type: 'string', default: '1' },
+    'status-period': { type: 'string', default: '0' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -129,6 +134,8 @@ const options: BenchOptions = {
     devices: num(values.connections, 50_000, 200),
     holdS: num(values.hold, 60, 5),
     connectConcurrency: num(values['connect-concurrency'], 32, 32),
+    brokers: Math.max(1, Math.floor(num(values.brokers, 1, 1))),
+    statusPeriodS: num(values['status-period'], 0, 0),
   },
 }
 

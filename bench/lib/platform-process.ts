@@ -2,6 +2,8 @@
  * The platform as the benchmark measures it: `platform/main.ts` (what `npm start` runs) in its own
  * Node process, configured through its environment, so its CPU and memory are its own. With
  * `cpuProfDir` it runs under `node --cpu-prof` and writes a .cpuprofile there when it stops.
+ * `script` and `readyText` start one service of a split deployment the same way (broker/main.ts,
+ * ingest/main.ts, alerts/main.ts): ready once it has written `readyText`.
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { join } from 'node:path'
@@ -25,10 +27,16 @@ export async function startPlatformProcess(options: {
   /** More Node options (--heapsnapshot-signal=SIGUSR2, --max-old-space-size=…). */
   nodeArgs?: string[]
   startTimeoutMs?: number
+  /** Entry point under the repository root (default platform/main.ts). */
+  script?: string
+  /** What it writes once it serves (default the platform's "liftscale running"). */
+  readyText?: string
 }): Promise<PlatformProcess> {
+  const script = options.script ?? join('platform', 'main.ts')
+  const readyText = options.readyText ?? 'liftscale running'
   const execArgv = [...(options.nodeArgs ?? []), '--import', 'tsx']
   if (options.cpuProfDir) execArgv.unshift('--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`)
-  const child: ChildProcess = spawn(process.execPath, [...execArgv, join(ROOT, 'platform', 'main.ts')], {
+  const child: ChildProcess = spawn(process.execPath, [...execArgv, join(ROOT, script)], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'warn', ...options.env, MQTT_PORT: String(options.mqttPort) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,19 +67,21 @@ export async function startPlatformProcess(options: {
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(
       () =>
-        reject(new Error(`platform did not start within ${options.startTimeoutMs ?? 60_000} ms:\n${tail}`)),
+        reject(new Error(`${script} did not start within ${options.startTimeoutMs ?? 60_000} ms:\n${tail}`)),
       options.startTimeoutMs ?? 60_000,
     )
     const onData = (chunk: Buffer): void => {
-      if (!chunk.toString().includes('liftscale running')) return
+      if (!chunk.toString().includes(readyText)) return
       clearTimeout(timer)
       child.stdout?.off('data', onData)
+      child.stderr?.off('data', onData)
       resolve()
     }
     child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
     child.once('exit', (code, signal) => {
       clearTimeout(timer)
-      reject(new Error(`platform exited (${code ?? signal}) before it started:\n${tail}`))
+      reject(new Error(`${script} exited (${code ?? signal}) before it started:\n${tail}`))
     })
   })
 

@@ -13,6 +13,7 @@ import { createScaleSim, type ScaleSim } from '../../simulators/scale.ts'
 import type { SimMessage } from '../../simulators/sim-core.ts'
 import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
 import { createHistogram, toSparse } from './histogram.ts'
+import { isTraced, traceKey } from './influx-proxy.ts'
 import { ConnectError, connectRaw, type RawConnection } from './raw-mqtt.ts'
 import type {
   ConditionTimes,
@@ -43,6 +44,7 @@ type Device = {
   spec: SimulatedDeviceSpec
   index: number
   conn: RawConnection | null
+  isTraced: boolean
   sim: ElevatorSim | ScaleSim | null
   injection: TrappedInjection | null
   condition: ConditionTimes | null
@@ -62,6 +64,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
     spec,
     index,
     conn: null,
+    isTraced: isTraced(spec.id, o.traceEvery ?? 0),
     sim: null,
     injection: injections.get(spec.id) ?? null,
     condition: null,
@@ -83,6 +86,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
   let measureFrom = Number.POSITIVE_INFINITY
   let measuredAcked = 0
   let isRunning = true
+  const traced: [string, number][] = []
 
   const progress = (): SimLoadProgress => ({ attempted, connected, connectFailed, published, acked })
   const progressTimer = setInterval(() => send({ type: 'progress', ...progress() }), 500)
@@ -142,6 +146,8 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
       counts.published++
       published++
       noteCondition(d, m, performance.timeOrigin + t0)
+      if (d.isTraced && isMeasured)
+        traced.push([traceKey(d.spec.id, m.payload.seq), performance.timeOrigin + t0])
       conn.publish(uplinkTopic(m.type, d.spec.id), payload, (err) => {
         if (err) {
           publishFailed++
@@ -171,7 +177,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
       try {
         const conn = await connectRaw({
           host: o.host,
-          port: o.port,
+          port: o.ports && o.ports.length > 0 ? (o.ports[d.index % o.ports.length] ?? o.port) : o.port,
           localAddress:
             o.sourceAddresses.length > 0 ? o.sourceAddresses[d.index % o.sourceAddresses.length] : undefined,
           clientId: d.spec.id,
@@ -337,6 +343,7 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
     durationMs,
     measuredAcked,
     measuredMs: Math.max(0, durationMs - o.warmupMs),
+    ...(o.traceEvery ? { traced } : {}),
   }
 }
 

@@ -23,6 +23,13 @@ export type TrappedInjection = {
 export type SimLoadOptions = {
   host: string
   port: number
+  /** Several brokers (a split deployment): device i connects to ports[i % length] instead of `port`. */
+  ports?: number[]
+  /**
+   * Publish times of measured readings of about one device in `traceEvery` (influx-proxy.ts
+   * isTraced), returned as `traced`; 0 or unset: none.
+   */
+  traceEvery?: number
   /** Source addresses connections are spread over; empty: the OS picks. */
   sourceAddresses: string[]
   devices: SimulatedDeviceSpec[]
@@ -78,6 +85,8 @@ export type SimLoadResult = {
   /** Acknowledged after the warm-up, per second of the measured window. */
   measuredAcked: number
   measuredMs: number
+  /** Published readings of traced devices after the warm-up: [traceKey, wall-clock ms of publish]. */
+  traced?: [string, number][]
 }
 
 /** When the condition of an injected sequence was published (wall clock, ms with fractions). */

@@ -175,5 +175,6 @@ function mergeResults(parts: SimLoadResult[]): SimLoadResult {
     durationMs: Math.max(0, ...parts.map((r) => r.durationMs)),
     measuredAcked: sum((r) => r.measuredAcked),
     measuredMs: Math.max(0, ...parts.map((r) => r.measuredMs)),
+    ...(parts.some((r) => r.traced) ? { traced: parts.flatMap((r) => r.traced ?? []) } : {}),
   }
 }

@@ -30,7 +30,15 @@ export type BenchOptions = {
     trappedAfterS: number
     hour: number
   }
-  connections: { devices: number; holdS: number; connectConcurrency: number }
+  connections: {
+    devices: number
+    holdS: number
+    connectConcurrency: number
+    /** 1: the platform as one process (platform/main.ts); N > 1: a split deployment with N brokers. */
+    brokers: number
+    /** > 0: every device's status period, seconds (a lower or higher reporting rate); 0: the registry's. */
+    statusPeriodS: number
+  }
   seed: string
 }
 

@@ -5,16 +5,31 @@
  * (each process has its own open-files limit). Devices start reporting as soon as they are connected;
  * connecting stops after a run of failures (the node is full). Then every device that got in keeps
  * reporting for `holdS`, and the platform's resident memory is read per thousand connections.
+ *
+ * `brokers` > 1 runs the platform as a split deployment on this node instead of one process
+ * (split-platform.ts: Redis, N brokers, ingest, alerts), devices spread over the brokers' ports: each
+ * process has its own open-files limit. A PUBACK then means "in Redis", so publish -> stored is taken
+ * from a traced sample of devices (influx-proxy.ts). `statusPeriodS` > 0 overrides every device's
+ * status period (a lower reporting rate).
  */
 import { join } from 'node:path'
 import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
 import { type CachedFleet, cachedFleet, prepareDataDir } from '../lib/fleet-cache.ts'
-import { percentiles } from '../lib/histogram.ts'
+import { createHistogram, type HistogramData, percentiles } from '../lib/histogram.ts'
+import { startInfluxProxy } from '../lib/influx-proxy.ts'
 import { startPlatformProcess } from '../lib/platform-process.ts'
-import { createProcessWatch, fileLimits, memory, openFiles } from '../lib/proc.ts'
-import { type Row, timelineText } from '../lib/report.ts'
+import {
+  cpuTimelineText,
+  createCpuTimeline,
+  createProcessWatch,
+  fileLimits,
+  memory,
+  openFiles,
+} from '../lib/proc.ts'
+import { type ProcessFigures, type Row, timelineText } from '../lib/report.ts'
 import { describeWindow, scrapeMetrics } from '../lib/scrape.ts'
 import { type SimLoad, startSimLoad } from '../lib/sim-load.ts'
+import { createServiceAccounts, type SplitPlatform, startSplitPlatform } from '../lib/split-platform.ts'
 import {
   type BenchOptions,
   figures,
@@ -52,12 +67,17 @@ export async function runConnections(o: BenchOptions): Promise<Row[]> {
   const devices = Array.from({ length: Math.max(els.length, scs.length) }, (_, i) => [els[i], scs[i]])
     .flat()
     .filter((x) => x !== undefined)
+    .map((d) => (c.statusPeriodS > 0 ? { ...d, statusPeriodS: c.statusPeriodS } : d))
   const rows: Row[] = []
   for (let run = 1; run <= o.runs; run++) {
     const influx = await startRunInflux()
     const data = tempDir('bench-connections-data-')
     try {
-      rows.push(await connectionsRun(o, run, fleet, devices, influx, data.dir))
+      rows.push(
+        c.brokers > 1
+          ? await clusterRun(o, run, fleet, devices, influx, data.dir)
+          : await connectionsRun(o, run, fleet, devices, influx, data.dir),
+      )
     } finally {
       await influx.stop()
       data.remove()
@@ -162,7 +182,7 @@ async function connectionsRun(
       profile: 'connections',
       target: 'platform',
       run,
-      size: `${c.devices} devices tried, ${c.holdS} s held`,
+      size: `${c.devices} devices tried, ${c.holdS} s held${c.statusPeriodS > 0 ? `, status every ${c.statusPeriodS} s` : ''}`,
       readingsPerS: result.measuredMs > 0 ? result.measuredAcked / (result.measuredMs / 1000) : 0,
       published: result.published,
       acked: result.acked,
@@ -204,5 +224,253 @@ async function connectionsRun(
     watch.stop()
     load?.kill()
     await platform.stop()
+  }
+}
+
+/** About one device in this many is traced for publish -> stored (influx-proxy.ts). */
+const TRACE_EVERY = 10
+
+/**
+ * One run against a split deployment: Redis, `brokers` brokers, ingest and alerts, each its own
+ * process; devices spread over the brokers. Figures per process, and publish -> stored from the
+ * traced sample (a device's PUBACK means "in Redis" here).
+ */
+async function clusterRun(
+  o: BenchOptions,
+  run: number,
+  fleet: CachedFleet,
+  devices: SimulatedDeviceSpec[],
+  influx: RunInflux,
+  dataDir: string,
+): Promise<Row> {
+  const c = o.connections
+  const limit = fileLimits()
+  await prepareDataDir(fleet, dataDir, o.secretCost)
+  const passwords = await createServiceAccounts(dataDir, o.secretCost)
+  const proxy = await startInfluxProxy(influx.url, TRACE_EVERY)
+  const redisDir = tempDir('bench-connections-redis-')
+  let platform: SplitPlatform | null = null
+  const watch = createProcessWatch()
+  let load: SimLoad | null = null
+  try {
+    platform = await startSplitPlatform({
+      brokers: c.brokers,
+      dataDir,
+      redisDir: redisDir.dir,
+      influxUrl: proxy.url,
+      influxDb: influx.db,
+      passwords,
+      nodeArgs: o.platformNodeArgs,
+    })
+    const split = platform
+    const names = Object.keys(split.pids)
+    const brokerNames = names.filter((n) => n.startsWith('broker'))
+    const rssOf = (name: string): number => memory(split.pids[name])?.rssMiB ?? 0
+    const totalRss = (): number => names.reduce((a, n) => a + rssOf(n), 0)
+    for (const n of names) watch.mark(n, split.pids[n])
+    await sleep(2000)
+    const rss0 = Object.fromEntries(names.map((n) => [n, rssOf(n)]))
+    const total0 = totalRss()
+    const influxRss0 = memory(influx.pid)?.rssMiB ?? 0
+    log(
+      `connections run ${run}: split deployment up (${names.join(', ')}), brokers on ports ${split.brokerPorts.join(', ')}; ` +
+        `RSS ${Math.round(total0)} MiB in all`,
+    )
+    const brokerState = (): string =>
+      brokerNames
+        .map((n) => `${n} ${Math.round(rssOf(n))} MiB ${openFiles(split.pids[n]) ?? '?'} files`)
+        .join(', ')
+    load = startSimLoad({
+      host: '127.0.0.1',
+      port: split.brokerPorts[0] ?? 0,
+      ports: split.brokerPorts,
+      traceEvery: TRACE_EVERY,
+      sourceAddresses: o.sourceAddresses,
+      devices,
+      seed: o.seed,
+      simOffsetMs: offsetToHour(o.district.hour),
+      elevator: { offlinePerHour: 0 },
+      scale: { offlinePerHour: 0 },
+      tickMs: 500,
+      phases: 10,
+      keepaliveS: 60,
+      connectConcurrency: c.connectConcurrency,
+      connectTimeoutMs: 60_000,
+      connectAttempts: 2,
+      giveUpAfterFailures: 300,
+      isReportingOnConnect: true,
+      startSpreadMs: 0,
+      windowMs: WINDOW_MS,
+      warmupMs: 0,
+      injections: [],
+      processes: generatorCount(o, devices.length),
+    })
+    const running = load
+    const loginStarted = performance.now()
+    const ticker = setInterval(() => {
+      const p = running.progress()
+      log(
+        `connections run ${run}: ${p.connected} connected, ${p.connectFailed} failed of ${p.attempted} tried; ${brokerState()}`,
+      )
+    }, 10_000)
+    await running.connected.finally(() => clearInterval(ticker))
+    const loginS = (performance.now() - loginStarted) / 1000
+    await sleep(3000)
+    const p = running.progress()
+    const rssFull = Object.fromEntries(names.map((n) => [n, rssOf(n)]))
+    const totalFull = totalRss()
+    const influxRssFull = memory(influx.pid)?.rssMiB ?? 0
+    const fdsFull = Object.fromEntries(brokerNames.map((n) => [n, openFiles(split.pids[n]) ?? 0]))
+    log(
+      `connections run ${run}: ${p.connected} held, ${p.connectFailed} failed, after ${loginS.toFixed(1)} s; ` +
+        `RSS ${Math.round(total0)} -> ${Math.round(totalFull)} MiB (platform processes); ${brokerState()} (limit ${limit.soft}); holding ${c.holdS} s`,
+    )
+    const generatorNames = running.pids().map((pid, i) => {
+      watch.mark(`generator${i}`, pid)
+      return `generator${i}`
+    })
+    for (const n of names) watch.mark(n, split.pids[n])
+    watch.mark('influxd', influx.pid)
+    const cpuTimeline = createCpuTimeline(
+      { ...split.pids, influxd: influx.pid, gen: running.pids()[0] },
+      WINDOW_MS,
+    )
+    const ingestBefore = await scrapeMetrics(split.ingestMetricsUrl)
+    const publishedAtGo = running.progress().published
+    const started = performance.now()
+    const goAt = Date.now()
+    running.go()
+    await sleep(c.holdS * 1000)
+    const gone = split.exited()
+    if (gone !== null) throw new Error(`${gone} exited during the run:\n${split.output(gone)}`)
+    const publishedAtEnd = running.progress().published
+    const ingestAfter = await scrapeMetrics(split.ingestMetricsUrl)
+    const holdS = (performance.now() - started) / 1000
+    const result = await running.stop()
+    const wallS = (performance.now() - started) / 1000
+    cpuTimeline.stop()
+    const perProcess: Record<string, ProcessFigures> = Object.fromEntries(
+      names.map((n) => [n, figures(watch, n, wallS)]),
+    )
+    const influxd = figures(watch, 'influxd', wallS)
+    const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
+    const written =
+      (ingestAfter.get('ingest_written_total') ?? 0) - (ingestBefore.get('ingest_written_total') ?? 0)
+    // Acknowledged means "in Redis": wait until InfluxDB holds as many, or nothing moves for 60 s.
+    const drainStarted = performance.now()
+    let stored = await storedReadings(influx.url, influx.db)
+    let lastMove = performance.now()
+    while (stored < result.acked && performance.now() - lastMove < 60_000) {
+      await sleep(2000)
+      const now = await storedReadings(influx.url, influx.db)
+      if (now > stored) lastMove = performance.now()
+      stored = now
+    }
+    const drainS = (performance.now() - drainStarted) / 1000
+    await split.stop()
+    stored = await storedReadings(influx.url, influx.db)
+    // Publish -> stored of the traced readings, overall and per window of the hold.
+    const latency = createHistogram()
+    const windows: ReturnType<typeof createHistogram>[] = []
+    let notSeen = 0
+    for (const [key, publishedAt] of result.traced ?? []) {
+      const storedAt = proxy.storedAt.get(key)
+      if (storedAt === undefined) {
+        notSeen++
+        continue
+      }
+      const ms = Math.max(0, storedAt - publishedAt)
+      latency.record(ms)
+      const w = Math.max(0, Math.floor((publishedAt - goAt) / WINDOW_MS))
+      windows[w] ??= createHistogram()
+      windows[w]?.record(ms)
+    }
+    const storedTimeline = timelineOf(
+      Array.from({ length: windows.length }, (_, i): HistogramData => {
+        return windows[i]?.data() ?? createHistogram().data()
+      }),
+      WINDOW_MS / 1000,
+    )
+    const puback = percentiles(result.latency)
+    const held = result.connected
+    const perThousand = (mib: number): number => (held > 0 ? mib / (held / 1000) : 0)
+    const server = sumFigures(Object.values(perProcess))
+    const processExtra: Record<string, number> = {}
+    for (const n of names) {
+      processExtra[`${n}CpuPct`] = perProcess[n]?.cpuPct ?? 0
+      processExtra[`${n}PeakRssMiB`] = perProcess[n]?.peakRssMiB ?? 0
+      processExtra[`${n}RssFullMiB`] = rssFull[n] ?? 0
+    }
+    for (const n of brokerNames) processExtra[`${n}OpenFiles`] = fdsFull[n] ?? 0
+    const row: Row = {
+      profile: 'connections',
+      target: 'platform',
+      run,
+      size:
+        `${c.devices} devices tried, ${c.brokers} brokers, ${c.holdS} s held` +
+        (c.statusPeriodS > 0 ? `, status every ${c.statusPeriodS} s` : ''),
+      readingsPerS: written / holdS,
+      published: result.published,
+      acked: result.acked,
+      stored,
+      lost: Math.max(0, result.acked - stored),
+      unacknowledged: result.unacked + result.publishFailed,
+      latencyMs: percentiles(latency.data()),
+      alertMs: null,
+      processes: { server, generator, influxd },
+      ratio: null,
+      measuredS: wallS,
+      extra: {
+        held,
+        connectFailed: result.connectFailed,
+        notTried: devices.length - result.attempted,
+        droppedConnections: result.dropped,
+        loginS,
+        offeredPerS: (publishedAtEnd - publishedAtGo) / holdS,
+        storedPerS: written / holdS,
+        pubackP50Ms: puback.p50,
+        pubackP99Ms: puback.p99,
+        tracedReadings: latency.data().total,
+        tracedNotSeen: notSeen,
+        drainS,
+        platformRssBeforeMiB: total0,
+        platformRssMiB: totalFull,
+        rssPerThousandMiB: perThousand(totalFull - total0),
+        rssPerThousandWithInfluxMiB: perThousand(totalFull - total0 + influxRssFull - influxRss0),
+        influxdRssFullMiB: influxRssFull,
+        ...processExtra,
+      },
+      notes: [
+        `stored ${stored} of ${result.acked} acknowledged (in Redis) (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped); InfluxDB caught up ${drainS.toFixed(1)} s after the load stopped`,
+        `offered ${Math.round((publishedAtEnd - publishedAtGo) / holdS)} readings/s, stored ${Math.round(written / holdS)} lines/s (ingest_written_total) over the ${Math.round(holdS)} s hold`,
+        `publish -> stored of ${latency.data().total} traced readings (1 device in ${TRACE_EVERY}; ${notSeen} not seen at the InfluxDB proxy); publish -> PUBACK (in Redis) p50 ${puback.p50.toFixed(1)} ms, p99 ${puback.p99.toFixed(1)} ms`,
+        `per process (CPU over the hold, peak RSS, RSS when all were connected): ${names
+          .map(
+            (n) =>
+              `${n} ${Math.round(perProcess[n]?.cpuPct ?? 0)}% ${Math.round(perProcess[n]?.peakRssMiB ?? 0)} MiB (${Math.round(rss0[n] ?? 0)} -> ${Math.round(rssFull[n] ?? 0)})`,
+          )
+          .join(
+            ', ',
+          )}; influxd ${Math.round(influxd.cpuPct)}% ${Math.round(influxd.peakRssMiB)} MiB (${Math.round(influxRss0)} -> ${Math.round(influxRssFull)}); generators ${Math.round(generator.cpuPct)}%`,
+        `open files at full: ${brokerNames.map((n) => `${n} ${fdsFull[n]}`).join(', ')}; limit ${limit.soft} (hard ${limit.hard}) per process`,
+        `publish -> stored by ${WINDOW_MS / 1000} s window of the hold (traced, p50/p99 ms): ${timelineText(storedTimeline)}`,
+        `CPU by ${WINDOW_MS / 1000} s window (gen: the first generator): ${cpuTimelineText(cpuTimeline.windows())}`,
+        ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),
+        ...Object.entries(result.dropReasons).map(([k, v]) => `connections dropped: ${v} x ${k}`),
+      ],
+      timeline: storedTimeline,
+    }
+    log(
+      `connections run ${run}: ${held} held over ${c.brokers} brokers, offered ${Math.round(row.extra.offeredPerS as number)}/s, ` +
+        `stored ${Math.round(row.readingsPerS)}/s, p50/p99 publish->stored ${row.latencyMs.p50.toFixed(0)}/${row.latencyMs.p99.toFixed(0)} ms, ` +
+        `${perThousand(totalFull - total0).toFixed(1)} MiB per 1000 connections, lost ${row.lost}`,
+    )
+    return row
+  } finally {
+    watch.stop()
+    load?.kill()
+    await platform?.stop()
+    await proxy.close()
+    redisDir.remove()
   }
 }
