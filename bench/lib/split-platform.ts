@@ -7,6 +7,7 @@
  * through `influxUrl` (the benchmark's recording proxy).
  */
 
+import { Redis } from 'ioredis'
 import { type LocalRedis, startLocalRedis } from '../../broker/local-redis.ts'
 import { freePort } from '../../platform/local-influxd.ts'
 import { createRegistry, registryFile } from '../../registry/registry.ts'
@@ -19,6 +20,11 @@ export type SplitPlatform = {
   pids: Record<string, number | undefined>
   ingestMetricsUrl: string
   brokerMetricsUrls: string[]
+  /**
+   * Messages queued in Redis for each service account's session (aedes-persistence-redis's
+   * `outgoing:{clientId}` list): sent and not yet acknowledged, or never delivered to it.
+   */
+  sessionQueues(): Promise<Record<string, number>>
   /** The name of a process that has exited, or null. */
   exited(): string | null
   /** Its last output lines. */
@@ -144,6 +150,7 @@ export async function startSplitPlatform(options: {
       },
     })
     processes.set('alerts', alerts)
+    const redisUrl = redis.url
     const pids: Record<string, number | undefined> = {}
     for (const [name, p] of processes) pids[name] = p.pid
     pids.redis = redis.pid
@@ -157,6 +164,19 @@ export async function startSplitPlatform(options: {
         return redis?.isRunning() === false ? 'redis' : null
       },
       output: (name) => processes.get(name)?.output() ?? '',
+      async sessionQueues() {
+        const conn = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 })
+        try {
+          await conn.connect()
+          const out: Record<string, number> = {}
+          for (const id of ['svc-ingest', 'svc-alerts']) out[id] = await conn.llen(`outgoing:${id}`)
+          return out
+        } catch {
+          return {}
+        } finally {
+          conn.disconnect()
+        }
+      },
       stop,
     }
   } catch (err) {

@@ -356,17 +356,24 @@ async function clusterRun(
     const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
     const written =
       (ingestAfter.get('ingest_written_total') ?? 0) - (ingestBefore.get('ingest_written_total') ?? 0)
-    // Acknowledged means "in Redis": wait until InfluxDB holds as many, or nothing moves for 60 s.
+    // Acknowledged means "in Redis": wait until InfluxDB holds as many, or nothing moves for 60 s, or
+    // 5 minutes passed (a cluster that fell behind: what is missing then is reported as lost).
     const drainStarted = performance.now()
     let stored = await storedReadings(influx.url, influx.db)
     let lastMove = performance.now()
-    while (stored < result.acked && performance.now() - lastMove < 60_000) {
+    while (
+      stored < result.acked &&
+      performance.now() - lastMove < 60_000 &&
+      performance.now() - drainStarted < 300_000
+    ) {
       await sleep(2000)
       const now = await storedReadings(influx.url, influx.db)
       if (now > stored) lastMove = performance.now()
       stored = now
     }
     const drainS = (performance.now() - drainStarted) / 1000
+    // What is still in the subscribers' sessions in Redis (not delivered to them, or not acknowledged).
+    const queued = await split.sessionQueues()
     await split.stop()
     stored = await storedReadings(influx.url, influx.db)
     // Publish -> stored of the traced readings, overall and per window of the hold.
@@ -433,6 +440,8 @@ async function clusterRun(
         tracedReadings: latency.data().total,
         tracedNotSeen: notSeen,
         drainS,
+        queuedForIngest: queued['svc-ingest'] ?? -1,
+        queuedForAlerts: queued['svc-alerts'] ?? -1,
         platformRssBeforeMiB: total0,
         platformRssMiB: totalFull,
         rssPerThousandMiB: perThousand(totalFull - total0),
@@ -442,6 +451,11 @@ async function clusterRun(
       },
       notes: [
         `stored ${stored} of ${result.acked} acknowledged (in Redis) (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped); InfluxDB caught up ${drainS.toFixed(1)} s after the load stopped`,
+        `still queued in Redis for the subscribers' sessions once InfluxDB stopped moving: ${
+          Object.entries(queued)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ') || 'unknown'
+        }`,
         `offered ${Math.round((publishedAtEnd - publishedAtGo) / holdS)} readings/s, stored ${Math.round(written / holdS)} lines/s (ingest_written_total) over the ${Math.round(holdS)} s hold`,
         `publish -> stored of ${latency.data().total} traced readings (1 device in ${TRACE_EVERY}; ${notSeen} not seen at the InfluxDB proxy); publish -> PUBACK (in Redis) p50 ${puback.p50.toFixed(1)} ms, p99 ${puback.p99.toFixed(1)} ms`,
         `per process (CPU over the hold, peak RSS, RSS when all were connected): ${names
