@@ -28,8 +28,11 @@ async function freePort(): Promise<number> {
   })
 }
 
-/** Whether a Redis answers PING on this port. */
-function pings(port: number): Promise<boolean> {
+/**
+ * Whether the Redis answering on this port is the process `pid`: a PING alone could be answered by
+ * another test's Redis that took the port first (ours then exits with "Address already in use").
+ */
+function answersAs(port: number, pid: number | undefined): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: '127.0.0.1', port })
     let reply = ''
@@ -39,22 +42,37 @@ function pings(port: number): Promise<boolean> {
     }
     socket.setTimeout(1000, () => done(false))
     socket.once('error', () => done(false))
-    socket.once('connect', () => socket.write('PING\r\n'))
+    socket.once('connect', () => socket.write('INFO server\r\n'))
     socket.on('data', (chunk: Buffer) => {
       reply += chunk.toString()
-      if (reply.includes('\r\n')) done(reply.startsWith('+PONG'))
+      const match = /\bprocess_id:(\d+)/.exec(reply)
+      if (match) done(Number(match[1]) === pid)
+      else if (reply.startsWith('-')) done(false)
     })
   })
 }
 
-export async function startLocalRedis(options: {
+type LocalRedisOptions = {
   dir: string
   port?: number
   binary?: string
   /** Clients at most (redis-server's default is 10,000). */
   maxClients?: number
-}): Promise<LocalRedis> {
-  const port = options.port ?? (await freePort())
+}
+
+export async function startLocalRedis(options: LocalRedisOptions): Promise<LocalRedis> {
+  if (options.port !== undefined) return startOn(options, options.port)
+  // A free port may be taken between the probe and redis-server's bind (tests run in parallel).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOn(options, await freePort())
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use/i.test(String(err))) throw err
+    }
+  }
+}
+
+async function startOn(options: LocalRedisOptions, port: number): Promise<LocalRedis> {
   mkdirSync(options.dir, { recursive: true })
   const args = [
     ...['--port', String(port), '--bind', '127.0.0.1', '--dir', options.dir],
@@ -107,7 +125,7 @@ export async function startLocalRedis(options: {
   for (;;) {
     if (spawnError !== null) throw spawnError
     if (!isRunning()) throw new Error(`redis-server exited (${child.exitCode}): ${output}`)
-    if (await pings(port)) break
+    if (await answersAs(port, child.pid)) break
     if (Date.now() > deadline) {
       await stop()
       throw new Error(`redis-server did not answer on port ${port} within 20 s: ${output}`)
