@@ -26,6 +26,7 @@ import type { MessageSink } from '../domain/pipeline.ts'
 import { UPLINK_TYPES } from '../domain/topics.ts'
 import type { Registry, RegistryChange } from '../registry/registry.ts'
 import { type BrokerConfig, brokerTls } from './config.ts'
+import { createConnackGate } from './connack-first.ts'
 import { createFrameGuard } from './frame-guard.ts'
 import {
   CONNECT_REFUSALS,
@@ -196,6 +197,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     done(authError(reason), false)
   }
 
+  const connackGate = createConnackGate()
   function preConnect(
     client: Client,
     packet: ConnectPacket,
@@ -205,6 +207,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     // will, which aedes only authorizes when publishing it: keep both for the checks at CONNECT.
     const will = packet.will ? { topic: packet.will.topic, payload: toBuffer(packet.will.payload) } : null
     connects.set(client, { clientId: packet.clientId, will })
+    connackGate.hold(client)
     callback(null, true)
   }
 
@@ -482,6 +485,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       log.error({ err, clientId: client.id }, 'could not re-check a new client')
     }
   })
+  aedes.on('connackSent', (_connack, client) => connackGate.release(client))
   aedes.on('clientDisconnect', (client) => connected.delete(client))
   aedes.on('clientError', (client, err) =>
     log.debug({ clientId: client.id, err: err.message }, 'client error'),
