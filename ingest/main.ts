@@ -11,6 +11,7 @@
  */
 import { createServer, type Server } from 'node:http'
 import { Registry as PromRegistry } from 'prom-client'
+import type { z } from 'zod'
 import { ACTIVE_ALERTS_TOPIC, ActiveAlertsSnapshotSchema, AlertChangeSchema } from '../domain/alert-change.ts'
 import { parseEnv } from '../domain/config.ts'
 import { isDomainError } from '../domain/errors.ts'
@@ -52,43 +53,35 @@ function toInbound(message: SubscribedMessage): InboundMessage {
 
 async function take(message: SubscribedMessage): Promise<void> {
   if (!message.topic.startsWith(`${ALERTS_TOPIC_PREFIX}/`)) return ingest.accept(toInbound(message))
-  if (message.topic === ACTIVE_ALERTS_TOPIC) return takeActiveAlerts(message)
-  let json: unknown
-  try {
-    json = JSON.parse(message.payload.toString('utf8'))
-  } catch (err) {
-    return ingest.reject(
-      toInbound(message),
-      'invalid_alert_change',
-      `invalid JSON: ${(err as Error).message}`,
-    )
+  // alerts/active: a part of the alerts service's periodic snapshot (measurement alerts_active).
+  if (message.topic === ACTIVE_ALERTS_TOPIC) {
+    const snapshot = parseAlertMessage(message, ActiveAlertsSnapshotSchema)
+    return snapshot.ok ? ingest.recordActiveAlerts(snapshot.data) : snapshot.rejected
   }
-  const change = AlertChangeSchema.safeParse(json)
-  if (!change.success) {
-    const detail = change.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    return ingest.reject(toInbound(message), 'invalid_alert_change', detail)
-  }
-  return ingest.recordAlertChange(change.data)
+  const change = parseAlertMessage(message, AlertChangeSchema)
+  return change.ok ? ingest.recordAlertChange(change.data) : change.rejected
 }
 
-/** A part of the alerts service's periodic snapshot (measurement alerts_active). */
-async function takeActiveAlerts(message: SubscribedMessage): Promise<void> {
+/** An alerts service message as `schema` says, or its dead letter (reason invalid_alert_change). */
+function parseAlertMessage<T>(
+  message: SubscribedMessage,
+  schema: z.ZodType<T>,
+): { ok: true; data: T } | { ok: false; rejected: Promise<void> } {
+  const reject = (detail: string) => ({
+    ok: false as const,
+    rejected: ingest.reject(toInbound(message), 'invalid_alert_change', detail),
+  })
   let json: unknown
   try {
     json = JSON.parse(message.payload.toString('utf8'))
   } catch (err) {
-    return ingest.reject(
-      toInbound(message),
-      'invalid_alert_change',
-      `invalid JSON: ${(err as Error).message}`,
-    )
+    return reject(`invalid JSON: ${(err as Error).message}`)
   }
-  const snapshot = ActiveAlertsSnapshotSchema.safeParse(json)
-  if (!snapshot.success) {
-    const detail = snapshot.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    return ingest.reject(toInbound(message), 'invalid_alert_change', detail)
+  const parsed = schema.safeParse(json)
+  if (!parsed.success) {
+    return reject(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
   }
-  return ingest.recordActiveAlerts(snapshot.data)
+  return { ok: true, data: parsed.data }
 }
 
 const clientId = config.MQTT_CLIENT_ID ?? config.MQTT_USERNAME

@@ -113,25 +113,7 @@ async function connectionsRun(
     load = startSimLoad({
       host: '127.0.0.1',
       port: mqttPort,
-      sourceAddresses: o.sourceAddresses,
-      devices,
-      seed: o.seed,
-      simOffsetMs: offsetToHour(o.district.hour),
-      elevator: { offlinePerHour: 0 },
-      scale: { offlinePerHour: 0 },
-      tickMs: 500,
-      phases: 10,
-      keepaliveS: 60,
-      connectConcurrency: c.connectConcurrency,
-      connectTimeoutMs: 60_000,
-      connectAttempts: 2,
-      giveUpAfterFailures: 300,
-      isReportingOnConnect: true,
-      startSpreadMs: 0,
-      windowMs: WINDOW_MS,
-      warmupMs: 0,
-      injections: [],
-      processes: generatorCount(o, devices.length),
+      ...deviceLoad(o, devices),
       nodeArgs: o.cpuProfDir
         ? ['--cpu-prof', `--cpu-prof-dir=${join(o.cpuProfDir, `connections-run${run}-generators`)}`]
         : [],
@@ -285,25 +267,7 @@ async function clusterRun(
       port: split.brokerPorts[0] ?? 0,
       ports: split.brokerPorts,
       traceEvery: TRACE_EVERY,
-      sourceAddresses: o.sourceAddresses,
-      devices,
-      seed: o.seed,
-      simOffsetMs: offsetToHour(o.district.hour),
-      elevator: { offlinePerHour: 0 },
-      scale: { offlinePerHour: 0 },
-      tickMs: 500,
-      phases: 10,
-      keepaliveS: 60,
-      connectConcurrency: c.connectConcurrency,
-      connectTimeoutMs: 60_000,
-      connectAttempts: 2,
-      giveUpAfterFailures: 300,
-      isReportingOnConnect: true,
-      startSpreadMs: 0,
-      windowMs: WINDOW_MS,
-      warmupMs: 0,
-      injections: [],
-      processes: generatorCount(o, devices.length),
+      ...deviceLoad(o, devices),
     })
     const running = load
     const loginStarted = performance.now()
@@ -486,5 +450,33 @@ async function clusterRun(
     await platform?.stop()
     await proxy.close()
     redisDir.remove()
+  }
+}
+
+/**
+ * The generators' settings shared by both deployments: devices connect (after a run of failures the
+ * node counts as full) and report as soon as they are in, with no faults and no offline spells.
+ */
+function deviceLoad(o: BenchOptions, devices: SimulatedDeviceSpec[]) {
+  return {
+    sourceAddresses: o.sourceAddresses,
+    devices,
+    seed: o.seed,
+    simOffsetMs: offsetToHour(o.district.hour),
+    elevator: { offlinePerHour: 0 },
+    scale: { offlinePerHour: 0 },
+    tickMs: 500,
+    phases: 10,
+    keepaliveS: 60,
+    connectConcurrency: o.connections.connectConcurrency,
+    connectTimeoutMs: 60_000,
+    connectAttempts: 2,
+    giveUpAfterFailures: 300,
+    isReportingOnConnect: true,
+    startSpreadMs: 0,
+    windowMs: WINDOW_MS,
+    warmupMs: 0,
+    injections: [],
+    processes: generatorCount(o, devices.length),
   }
 }
