@@ -27,6 +27,7 @@ import { UPLINK_TYPES } from '../domain/topics.ts'
 import type { Registry, RegistryChange } from '../registry/registry.ts'
 import { type BrokerConfig, brokerTls } from './config.ts'
 import { createConnackGate } from './connack-first.ts'
+import { emitInOrder } from './emit-in-order.ts'
 import { createFrameGuard } from './frame-guard.ts'
 import {
   CONNECT_REFUSALS,
@@ -419,6 +420,18 @@ export function createBroker(deps: BrokerDeps): Broker {
     authorizeSubscribe,
     authorizeForward,
   })
+  // aedes drops, per subscriber, a message numbered below one it already delivered: emit in number order.
+  const emitStalls = new Counter({
+    name: 'mqtt_emit_stalls_total',
+    help: 'Messages whose publish did not reach the emitter in time; later ones went out first',
+    registers: [metrics],
+  })
+  const sequencer = emitInOrder(aedes, {
+    onStall(counter, waitedMs) {
+      emitStalls.inc()
+      log.warn({ brokerCounter: counter, waitedMs }, 'a publish stalled before the emitter; passed over')
+    },
+  })
 
   function kick(client: Client, state: ClientState, reason: KickReason): void {
     if (state.kicked) return
@@ -601,6 +614,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     // Sockets that never sent CONNECT are not aedes clients; they would hold the listeners open.
     for (const socket of sockets) socket.destroy()
     await Promise.all(closed)
+    sequencer.close()
     connected.clear()
     if (started) log.info('broker stopped')
   }

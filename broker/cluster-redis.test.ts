@@ -12,7 +12,7 @@ import { describe, expect, it, onTestFinished } from 'vitest'
 import { parseEnv } from '../domain/config.ts'
 import { silentLogger } from '../domain/logger.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
-import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
+import { NORMAL_ELEVATOR_STATUS, NORMAL_SCALE_STATUS } from '../test/support/payloads.ts'
 import { type Broker, createBroker } from './broker.ts'
 import { createRedisCluster } from './cluster.ts'
 import { BrokerConfigSchema } from './config.ts'
@@ -124,6 +124,53 @@ describe('brokers sharing Redis', () => {
     expect(ingest.messages).toEqual(
       [1, 2, 3, 4, 5].map((seq) => ({ topic: 'v1/elevators/el-1/status', seq, qos: 1 })),
     )
+  })
+
+  it('deliver every reading to a session that shares some of its filters with another session', async () => {
+    // ingest takes elevators and scales, alerts elevators only: an elevator reading is queued in Redis
+    // for two sessions, a scale reading for one, so the scale reading numbered after it reached the
+    // emitter first and aedes dropped the elevator reading for ingest as an old duplicate, leaving it
+    // in ingest's Redis session (broker/emit-in-order.ts).
+    const { a, urlB, listen } = await startPair()
+    const ingest = await listen('ingest', urlB, { clean: false })
+    await ingest.client.subscribeAsync(['v1/elevators/+/status', 'v1/scales/+/status'], { qos: 1 })
+    const alertsSecret = await a.registry.createServiceAccount('alerts')
+    const alerts = mqtt.connect(urlB, {
+      clientId: 'alerts',
+      username: 'alerts',
+      password: alertsSecret,
+      clean: false,
+      reconnectPeriod: 0,
+      connectTimeout: 20_000,
+    })
+    onTestFinished(() => alerts.endAsync(true).catch(() => undefined))
+    const alertsGot: string[] = []
+    alerts.on('message', (topic) => alertsGot.push(topic))
+    const err = await connectOutcome(alerts)
+    if (err !== null) throw err
+    await alerts.subscribeAsync('v1/elevators/+/status', { qos: 1 })
+
+    const elevator = await a.connect('el-1')
+    const scale = await a.connect('sc-1')
+    const perDevice = 100
+    const sent: Promise<unknown>[] = []
+    for (let seq = 1; seq <= perDevice; seq++) {
+      sent.push(elevator.publishAsync('v1/elevators/el-1/status', status(seq), { qos: 1 }))
+      const reading = JSON.stringify({ ...NORMAL_SCALE_STATUS, ts: Date.now(), seq })
+      sent.push(scale.publishAsync('v1/scales/sc-1/status', reading, { qos: 1 }))
+    }
+    await Promise.all(sent) // every one acknowledged: in the sessions of Redis
+
+    const received = (topic: string): number[] => [
+      ...new Set(ingest.messages.filter((m) => m.topic === topic).map((m) => m.seq)),
+    ]
+    const expected = Array.from({ length: perDevice }, (_, i) => i + 1)
+    await until(() => ingest.messages.length >= 2 * perDevice && alertsGot.length >= perDevice, 20_000).catch(
+      () => undefined,
+    )
+    expect(received('v1/elevators/el-1/status').sort((x, y) => x - y)).toEqual(expected)
+    expect(received('v1/scales/sc-1/status').sort((x, y) => x - y)).toEqual(expected)
+    expect(alertsGot).toHaveLength(perDevice)
   })
 
   it('answer a persistent session that subscribes to several filters in one SUBSCRIBE', async () => {

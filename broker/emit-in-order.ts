@@ -1,0 +1,138 @@
+/**
+ * Emits a broker's messages in the order it numbered them.
+ *
+ * aedes numbers every message it publishes (`brokerId`, `brokerCounter`) and, per subscriber, drops a
+ * message whose number is not above the last one it delivered from that broker (lib/client.js
+ * `dedupe`: one copy per message, across overlapping filters and session replays). That holds only if
+ * each broker hands its messages to the emitter in number order, and it does not: between numbering and
+ * emitting, a QoS 1 message is queued for every offline-capable subscriber, and with
+ * aedes-persistence-redis that costs one Redis round trip per subscriber. A reading matched by ingest's
+ * and alerts' filters overtakes nothing, one matched by ingest's alone overtakes it, and ingest then
+ * silently drops the first: acknowledged to its device, queued in ingest's Redis session, never
+ * delivered (the readings "stranded" in the cluster benchmark). QoS 0 messages, which skip the queueing,
+ * overtake the same way.
+ *
+ * The sequencer holds a numbered message at the emitter until every message numbered before it on this
+ * broker was emitted or given up (its publish failed). One whose publish hangs (aedes never completes a
+ * publish whose subscriber lookup failed) is passed over after `stallMs`, counted and logged, so it
+ * cannot stop the broker; if it comes later it goes out at once, out of order as before.
+ */
+import type { Aedes } from 'aedes'
+
+type Done = (err?: Error | null) => void
+type Emit = (packet: Numbered, done?: Done) => unknown
+type Numbered = { brokerId?: string; brokerCounter?: number }
+type Publish = (packet: Numbered, client: unknown, done?: Done) => void
+
+type Slot = {
+  counter: number
+  since: number
+  /** Set when the emitter was called for it; emitted when every earlier slot is done. */
+  held: { packet: Numbered; done: Done | undefined } | null
+}
+
+export type EmitInOrderOptions = {
+  /** A message waited on longer than this is passed over (ms). */
+  stallMs?: number
+  onStall?: (counter: number, waitedMs: number) => void
+  now?: () => number
+}
+
+export type EmitSequencer = {
+  /** Messages numbered and not yet emitted or given up. */
+  waiting(): number
+  /** Stops the stall check; messages already held go out. */
+  close(): void
+}
+
+const DEFAULT_STALL_MS = 30_000
+
+export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): EmitSequencer {
+  const stallMs = options.stallMs ?? DEFAULT_STALL_MS
+  const now = options.now ?? Date.now
+  const mq = Reflect.get(aedes, 'mq') as { emit: Emit }
+  const emit: Emit = mq.emit.bind(mq)
+  const publish: Publish = (aedes.publish as unknown as Publish).bind(aedes)
+  const counterOf = (): number => (aedes as unknown as { counter: number }).counter
+
+  // Slots in number order (numbers only grow); `head` indexes the oldest still waited on.
+  let queue: Slot[] = []
+  let head = 0
+  const slots = new Map<number, Slot>()
+  let closed = false
+
+  function release(): void {
+    while (head < queue.length) {
+      const slot = queue[head]
+      if (slot === undefined) break
+      if (slots.get(slot.counter) !== slot) {
+        head++ // given up
+        continue
+      }
+      if (slot.held !== null) {
+        slots.delete(slot.counter)
+        head++
+        emit(slot.held.packet, slot.held.done)
+        continue
+      }
+      const waited = now() - slot.since
+      if (!closed && waited < stallMs) break
+      slots.delete(slot.counter)
+      head++
+      if (!closed) options.onStall?.(slot.counter, waited)
+    }
+    if (head > 1024 && head * 2 > queue.length) {
+      queue = queue.slice(head)
+      head = 0
+    }
+  }
+
+  Reflect.set(aedes, 'publish', (packet: Numbered, client: unknown, done?: Done): void => {
+    if (typeof client === 'function') {
+      done = client as Done
+      client = null
+    }
+    // aedes numbers a message in publish() itself, synchronously, unless it already has a number.
+    const numbered = !packet.brokerCounter
+    const counter = counterOf() + 1
+    let slot: Slot | null = null
+    if (numbered && !closed) {
+      slot = { counter, since: now(), held: null }
+      slots.set(counter, slot)
+      queue.push(slot)
+    }
+    publish(packet, client, (err?: Error | null) => {
+      // Finished without being emitted (refused, failed): nothing to wait for.
+      if (slot !== null && slot.held === null && slots.get(counter) === slot) {
+        slots.delete(counter)
+        release()
+      }
+      done?.(err)
+    })
+    if (slot !== null && counterOf() < counter && slots.get(counter) === slot) {
+      // Refused before it was numbered (too many topic levels).
+      slots.delete(counter)
+      release()
+    }
+  })
+
+  mq.emit = (packet: Numbered, done?: Done): unknown => {
+    const slot = packet.brokerId === aedes.id ? slots.get(packet.brokerCounter ?? 0) : undefined
+    if (slot === undefined) return emit(packet, done)
+    slot.held = { packet, done }
+    release()
+    return mq
+  }
+
+  const timer = setInterval(release, Math.max(100, Math.min(1000, stallMs / 4)))
+  timer.unref()
+
+  return {
+    waiting: () => slots.size,
+    close(): void {
+      closed = true
+      clearInterval(timer)
+      release()
+    },
+  }
+}
