@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { Redis } from 'ioredis'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { Registry as MetricsRegistry } from 'prom-client'
 import { describe, expect, it, onTestFinished } from 'vitest'
@@ -20,6 +21,7 @@ import { startLocalRedis } from './local-redis.ts'
 import { type BrokerFixture, closed, connectOutcome, FAST_SCRYPT, startBrokerFixture } from './testing.ts'
 
 type Pair = {
+  redisUrl: string
   a: BrokerFixture
   b: Broker
   bMetrics: MetricsRegistry
@@ -89,7 +91,7 @@ async function startPair(): Promise<Pair> {
     return { client, messages }
   }
 
-  return { a, b, bMetrics, urlA: a.url, urlB, listen }
+  return { redisUrl: redis.url, a, b, bMetrics, urlA: a.url, urlB, listen }
 }
 
 async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
@@ -131,7 +133,7 @@ describe('brokers sharing Redis', () => {
     // for two sessions, a scale reading for one, so the scale reading numbered after it reached the
     // emitter first and aedes dropped the elevator reading for ingest as an old duplicate, leaving it
     // in ingest's Redis session (broker/emit-in-order.ts).
-    const { a, urlB, listen } = await startPair()
+    const { redisUrl, a, urlB, listen } = await startPair()
     const ingest = await listen('ingest', urlB, { clean: false })
     await ingest.client.subscribeAsync(['v1/elevators/+/status', 'v1/scales/+/status'], { qos: 1 })
     const alertsSecret = await a.registry.createServiceAccount('alerts')
@@ -171,6 +173,12 @@ describe('brokers sharing Redis', () => {
     expect(received('v1/elevators/el-1/status').sort((x, y) => x - y)).toEqual(expected)
     expect(received('v1/scales/sc-1/status').sort((x, y) => x - y)).toEqual(expected)
     expect(alertsGot).toHaveLength(perDevice)
+    // Each acknowledgement took its message out of the session's queue in Redis: nothing left behind.
+    const redis = new Redis(redisUrl)
+    onTestFinished(() => redis.quit().then(() => undefined))
+    await untilAsync(
+      async () => (await redis.llen('outgoing:ingest')) + (await redis.llen('outgoing:alerts')) === 0,
+    )
   })
 
   it('answer a persistent session that subscribes to several filters in one SUBSCRIBE', async () => {
