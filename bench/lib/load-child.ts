@@ -17,8 +17,9 @@ import type {
 } from './load-types.ts'
 import { INVALID_KINDS, type InvalidKind, loadMessage } from './payloads.ts'
 
-function send(message: LoadToParent): void {
-  process.send?.(message)
+function send(message: LoadToParent, then?: () => void): void {
+  if (process.send === undefined) then?.()
+  else process.send(message, undefined, undefined, () => then?.())
 }
 
 type DeviceConnection = {
@@ -300,12 +301,13 @@ process.once('message', (m: LoadToChild) => {
   if (m.type !== 'start') return
   run(m.options).then(
     (result) => {
-      send({ type: 'done', result })
-      process.disconnect?.()
+      // Let go of the channel once the (large) result is written.
+      send({ type: 'done', result }, () => process.disconnect?.())
     },
     (err: unknown) => {
-      send({ type: 'failed', error: err instanceof Error ? err.message : String(err) })
-      process.disconnect?.()
+      send({ type: 'failed', error: err instanceof Error ? err.message : String(err) }, () =>
+        process.disconnect?.(),
+      )
     },
   )
 })

@@ -58,7 +58,8 @@ export function startLoad(options: LoadOptions): LoadRun {
         reject(err)
       }
     })
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': a large last message may still be on its way when the process has exited.
+    child.once('close', (code, signal) => {
       if (isSettled) return
       const err = new Error(`load generator exited (${code ?? signal}) before it finished`)
       onReadyFail(err)

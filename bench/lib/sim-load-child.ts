@@ -26,8 +26,9 @@ import type {
   TypeCounts,
 } from './sim-load-types.ts'
 
-function send(message: SimToParent): void {
-  process.send?.(message)
+function send(message: SimToParent, then?: () => void): void {
+  if (process.send === undefined) then?.()
+  else process.send(message, undefined, undefined, () => then?.())
 }
 
 /** No random incidents in an elevator that gets a trapped sequence: nothing else holds the car. */
@@ -351,12 +352,12 @@ process.once('message', (m: SimToChild) => {
   if (m.type !== 'start') return
   run(m.options).then(
     (result) => {
-      send({ type: 'done', result })
-      process.disconnect?.()
+      // The result can be megabytes (traced readings): let go of the channel once it is written.
+      send({ type: 'done', result }, () => process.disconnect?.())
     },
     (err: unknown) => {
-      send({ type: 'failed', error: err instanceof Error ? (err.stack ?? err.message) : String(err) })
-      process.disconnect?.()
+      const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
+      send({ type: 'failed', error }, () => process.disconnect?.())
     },
   )
 })

@@ -92,7 +92,8 @@ export function startSimLoad(
             reject(err)
           }
         })
-        child.once('exit', (code, signal) => {
+        // 'close', not 'exit': a large last message may still be on its way when the process has exited.
+        child.once('close', (code, signal) => {
           if (isSettled) return
           const err = new Error(`load generator ${c} exited (${code ?? signal}) before it finished`)
           onFailed(err)
