@@ -432,6 +432,14 @@ export function createBroker(deps: BrokerDeps): Broker {
       log.warn({ brokerCounter: counter, waitedMs }, 'a publish stalled before the emitter; passed over')
     },
   })
+  new Gauge({
+    name: 'mqtt_emit_waiting',
+    help: 'Messages numbered by this broker and not yet handed to the emitter (publishing, or held for order)',
+    registers: [metrics],
+    collect() {
+      this.set(sequencer.waiting())
+    },
+  })
 
   function kick(client: Client, state: ClientState, reason: KickReason): void {
     if (state.kicked) return

@@ -27,8 +27,10 @@ type Publish = (packet: Numbered, client: unknown, done?: Done) => void
 type Slot = {
   counter: number
   since: number
-  /** Set when the emitter was called for it; emitted when every earlier slot is done. */
-  held: { packet: Numbered; done: Done | undefined } | null
+  /** The emitter was called for it; it goes out when every earlier slot is done. */
+  ready: boolean
+  packet: Numbered | null
+  done: Done | undefined
 }
 
 export type EmitInOrderOptions = {
@@ -55,8 +57,10 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
   const publish: Publish = (aedes.publish as unknown as Publish).bind(aedes)
   const counterOf = (): number => (aedes as unknown as { counter: number }).counter
 
-  // Slots in number order (numbers only grow); `head` indexes the oldest still waited on.
-  let queue: Slot[] = []
+  // Slots in number order (numbers only grow); `head` indexes the oldest still waited on. A slot leaves
+  // the array as soon as it is done: held there, a message would outlive the young generation and
+  // reach the old one (+150 MiB of peak RSS in the district profile when slots stayed until a compaction).
+  let queue: (Slot | undefined)[] = []
   let head = 0
   const slots = new Map<number, Slot>()
   let closed = false
@@ -64,24 +68,29 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
   function release(): void {
     while (head < queue.length) {
       const slot = queue[head]
-      if (slot === undefined) break
-      if (slots.get(slot.counter) !== slot) {
-        head++ // given up
+      if (slot === undefined || slots.get(slot.counter) !== slot) {
+        queue[head++] = undefined // given up
         continue
       }
-      if (slot.held !== null) {
+      if (slot.ready) {
+        const { packet, done } = slot
+        slot.packet = null
+        slot.done = undefined
         slots.delete(slot.counter)
-        head++
-        emit(slot.held.packet, slot.held.done)
+        queue[head++] = undefined
+        if (packet !== null) emit(packet, done)
         continue
       }
       const waited = now() - slot.since
       if (!closed && waited < stallMs) break
       slots.delete(slot.counter)
-      head++
+      queue[head++] = undefined
       if (!closed) options.onStall?.(slot.counter, waited)
     }
-    if (head > 1024 && head * 2 > queue.length) {
+    if (head >= queue.length) {
+      queue.length = 0
+      head = 0
+    } else if (head > 1024 && head * 2 > queue.length) {
       queue = queue.slice(head)
       head = 0
     }
@@ -97,13 +106,13 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
     const counter = counterOf() + 1
     let slot: Slot | null = null
     if (numbered && !closed) {
-      slot = { counter, since: now(), held: null }
+      slot = { counter, since: now(), ready: false, packet: null, done: undefined }
       slots.set(counter, slot)
       queue.push(slot)
     }
     publish(packet, client, (err?: Error | null) => {
       // Finished without being emitted (refused, failed): nothing to wait for.
-      if (slot !== null && slot.held === null && slots.get(counter) === slot) {
+      if (slot !== null && !slot.ready && slots.get(counter) === slot) {
         slots.delete(counter)
         release()
       }
@@ -119,7 +128,9 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
   mq.emit = (packet: Numbered, done?: Done): unknown => {
     const slot = packet.brokerId === aedes.id ? slots.get(packet.brokerCounter ?? 0) : undefined
     if (slot === undefined) return emit(packet, done)
-    slot.held = { packet, done }
+    slot.ready = true
+    slot.packet = packet
+    slot.done = done
     release()
     return mq
   }
