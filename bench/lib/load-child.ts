@@ -7,6 +7,7 @@
 import { connect as netConnect, type Socket } from 'node:net'
 import mqtt, { type MqttClient } from 'mqtt'
 import mqttPacket from 'mqtt-packet'
+import { reportToParent, sendToParent } from './child-ipc.ts'
 import type {
   DeviceResult,
   LoadDevice,
@@ -17,10 +18,7 @@ import type {
 } from './load-types.ts'
 import { INVALID_KINDS, type InvalidKind, loadMessage } from './payloads.ts'
 
-function send(message: LoadToParent, then?: () => void): void {
-  if (process.send === undefined) then?.()
-  else process.send(message, undefined, undefined, () => then?.())
-}
+const send = (message: LoadToParent): void => sendToParent(message)
 
 type DeviceConnection = {
   publish(topic: string, payload: Buffer, onAck: (err: Error | null) => void): void
@@ -299,15 +297,5 @@ async function run(options: LoadOptions): Promise<LoadResult> {
 
 process.once('message', (m: LoadToChild) => {
   if (m.type !== 'start') return
-  run(m.options).then(
-    (result) => {
-      // Let go of the channel once the (large) result is written.
-      send({ type: 'done', result }, () => process.disconnect?.())
-    },
-    (err: unknown) => {
-      send({ type: 'failed', error: err instanceof Error ? err.message : String(err) }, () =>
-        process.disconnect?.(),
-      )
-    },
-  )
+  reportToParent(run(m.options), (err) => (err instanceof Error ? err.message : String(err)))
 })

@@ -12,6 +12,7 @@ import { createRng } from '../../simulators/random.ts'
 import { createScaleSim, type ScaleSim } from '../../simulators/scale.ts'
 import type { SimMessage } from '../../simulators/sim-core.ts'
 import type { SimulatedDeviceSpec } from '../../simulators/spec.ts'
+import { reportToParent, sendToParent } from './child-ipc.ts'
 import { createHistogram, toSparse } from './histogram.ts'
 import { isTraced, traceKey } from './influx-proxy.ts'
 import { ConnectError, connectRaw, type RawConnection } from './raw-mqtt.ts'
@@ -26,10 +27,7 @@ import type {
   TypeCounts,
 } from './sim-load-types.ts'
 
-function send(message: SimToParent, then?: () => void): void {
-  if (process.send === undefined) then?.()
-  else process.send(message, undefined, undefined, () => then?.())
-}
+const send = (message: SimToParent): void => sendToParent(message)
 
 /** No random incidents in an elevator that gets a trapped sequence: nothing else holds the car. */
 const QUIET_ELEVATOR: Partial<ElevatorSimOptions> = {
@@ -350,14 +348,5 @@ async function run(o: SimLoadOptions): Promise<SimLoadResult> {
 
 process.once('message', (m: SimToChild) => {
   if (m.type !== 'start') return
-  run(m.options).then(
-    (result) => {
-      // The result can be megabytes (traced readings): let go of the channel once it is written.
-      send({ type: 'done', result }, () => process.disconnect?.())
-    },
-    (err: unknown) => {
-      const error = err instanceof Error ? (err.stack ?? err.message) : String(err)
-      send({ type: 'failed', error }, () => process.disconnect?.())
-    },
-  )
+  reportToParent(run(m.options), (err) => (err instanceof Error ? (err.stack ?? err.message) : String(err)))
 })
