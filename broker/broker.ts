@@ -27,6 +27,7 @@ import { UPLINK_TYPES } from '../domain/topics.ts'
 import type { Registry, RegistryChange } from '../registry/registry.ts'
 import { type BrokerConfig, brokerTls } from './config.ts'
 import { createConnackGate } from './connack-first.ts'
+import { type ConnectionCap, connectionCap, openFilesLimit } from './connection-cap.ts'
 import { emitInOrder } from './emit-in-order.ts'
 import { createFrameGuard } from './frame-guard.ts'
 import {
@@ -78,6 +79,8 @@ const MAX_TOPIC_LEVELS = 8
 const AEDES_CLOSE_TIMEOUT_MS = 15_000
 /** Device ids are at most 64 characters (DEVICE_ID_PATTERN); aedes' default of 23 is MQTT 3.1's. */
 const MAX_CLIENT_ID_LENGTH = 64
+/** Sockets turned away at the cap are logged at most this often (a reconnect storm would flood the log). */
+const OVER_CAP_WARNING_INTERVAL_MS = 10_000
 
 type KickReason = 'revoked' | 'rotated' | 'out_of_service'
 
@@ -154,6 +157,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     name: 'mqtt_clients_kicked_total',
     help: 'Connected clients disconnected because their credentials or device stopped being valid',
     labelNames: ['reason'] as const,
+    registers: [metrics],
+  })
+  const socketsOverCap = new Counter({
+    name: 'mqtt_sockets_over_cap_total',
+    help: 'Sockets closed on arrival because the broker held its connection cap (MQTT_MAX_CONNECTIONS, else the open-files limit less a reserve)',
     registers: [metrics],
   })
   const oversizePackets = new Counter({
@@ -525,7 +533,39 @@ export function createBroker(deps: BrokerDeps): Broker {
   // aedes emits 'error' for persistence failures; unhandled, an EventEmitter error would throw.
   aedes.addListener('error', (err: unknown) => log.error({ err }, 'aedes error'))
 
+  let cap: ConnectionCap = { max: null, source: 'none', openFilesLimit: null }
+  new Gauge({
+    name: 'mqtt_connection_cap',
+    help: 'Sockets the broker takes at most over all its listeners (-1: no cap)',
+    registers: [metrics],
+    collect() {
+      this.set(cap.max ?? -1)
+    },
+  })
+  /** One warning per interval while sockets are turned away, with how many; not one per socket. */
+  let overCapSinceWarning = 0
+  let lastOverCapWarning = Number.NEGATIVE_INFINITY
+
+  function refuseOverCap(socket: Socket): void {
+    socketsOverCap.inc()
+    overCapSinceWarning++
+    const now = performance.now()
+    if (now - lastOverCapWarning >= OVER_CAP_WARNING_INTERVAL_MS) {
+      log.warn(
+        { cap: cap.max, source: cap.source, refused: overCapSinceWarning },
+        'connections refused: the broker holds its connection cap',
+      )
+      lastOverCapWarning = now
+      overCapSinceWarning = 0
+    }
+    socket.destroy()
+  }
+
   function attach(socket: Socket): void {
+    if (cap.max !== null && sockets.size >= cap.max) {
+      refuseOverCap(socket)
+      return
+    }
     socket.setNoDelay(true)
     sockets.add(socket)
     socket.once('close', () => sockets.delete(socket))
@@ -552,7 +592,6 @@ export function createBroker(deps: BrokerDeps): Broker {
   let stopping: Promise<void> | null = null
 
   async function listen(target: Server, port: number): Promise<void> {
-    if (config.MQTT_MAX_CONNECTIONS !== undefined) target.maxConnections = config.MQTT_MAX_CONNECTIONS
     await new Promise<void>((resolve, reject) => {
       target.once('error', reject)
       target.listen(port, config.MQTT_HOST, () => {
@@ -572,6 +611,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     if (started) return
     started = true
     const tls = brokerTls(config)
+    cap = connectionCap(config.MQTT_MAX_CONNECTIONS, openFilesLimit())
     await aedes.listen()
     unsubscribe = registry.onChange(onRegistryChange)
     pollTimer = setInterval(() => {
@@ -596,7 +636,14 @@ export function createBroker(deps: BrokerDeps): Broker {
       throw err
     }
     log.info(
-      { host: config.MQTT_HOST, port: addressPort(server), tlsPort: addressPort(tlsServer) },
+      {
+        host: config.MQTT_HOST,
+        port: addressPort(server),
+        tlsPort: addressPort(tlsServer),
+        maxConnections: cap.max,
+        maxConnectionsFrom: cap.source,
+        openFilesLimit: cap.openFilesLimit,
+      },
       'broker listening',
     )
   }

@@ -15,7 +15,11 @@ export const BrokerConfigSchema = z.object({
   MQTT_TLS_CERT: z.string().min(1).optional(),
   /** PEM private key file for the TLS listener. */
   MQTT_TLS_KEY: z.string().min(1).optional(),
-  /** Cap on open sockets per listener (unset: no cap). */
+  /**
+   * Cap on device sockets over all listeners; past it a socket is closed on arrival and counted.
+   * Unset: the process's open-files limit less a reserve for the platform's own files and sockets
+   * (1 %, 64 to 1,024), so a flood of connections cannot take the descriptors storage needs.
+   */
   MQTT_MAX_CONNECTIONS: z.coerce.number().int().positive().optional(),
   /**
    * Largest MQTT packet accepted on the wire before the socket is dropped. Aedes' parser buffers a

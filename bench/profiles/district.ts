@@ -7,6 +7,7 @@
  * InfluxDB, and how long each alert took from the message that completed its condition.
  */
 import { join } from 'node:path'
+import { descriptorReserve } from '../../broker/connection-cap.ts'
 import { influxQuery } from '../../platform/local-influxd.ts'
 import { HOUR_MS, shanghaiHour } from '../../simulators/sim-core.ts'
 import { type AlertWatch, brokerReceiveTimes, startAlertWatch } from '../lib/alert-watch.ts'
@@ -34,8 +35,6 @@ import {
 
 const WINDOW_MS = 5000
 const fmtP = (p: Percentiles): string => `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}/${p.max.toFixed(0)}`
-/** Files the platform keeps open besides device sockets (SQLite, InfluxDB, HTTP, stdio …), with room. */
-const FILES_MARGIN = 100
 
 /** Trapped sequences every `everyMs` between the warm-up and the last moment their alert can still come. */
 export function planInjections(options: {
@@ -78,10 +77,11 @@ export async function runDistrict(o: BenchOptions): Promise<Row[]> {
     cacheRoot: o.cacheRoot,
   })
   log(`district: fleet ready in ${fleet.provisionS.toFixed(1)} s (cache ${fleet.cacheDir})`)
-  // The platform holds one socket per device plus a few dozen files of its own: devices beyond its
-  // open-files limit would be refused. They stay registered but absent (scales first: least load).
+  // The platform takes device sockets up to its open-files limit less the descriptors it keeps for
+  // itself (broker/connection-cap.ts): devices beyond would be refused. They stay registered but
+  // absent (scales first: least load).
   const limit = fileLimits()
-  const absent = Math.max(0, total + FILES_MARGIN - limit.soft)
+  const absent = Math.max(0, total + descriptorReserve(limit.soft) - limit.soft)
   if (absent > 0) {
     log(
       `district: the open-files limit (${limit.soft}, hard ${limit.hard}) leaves room for ${total - absent} connections: ` +
