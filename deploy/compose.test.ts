@@ -187,7 +187,9 @@ describe('docker-compose.yml', () => {
   it('builds the platform from the Dockerfile, INFLUX_API=2, its data on a volume, with room for 50,000 devices', () => {
     const platform = service('platform')
     // The broker takes sockets up to the open-files limit less 1 % (broker/connection-cap.ts).
-    const nofile = z.object({ nofile: z.object({ soft: z.number(), hard: z.number() }) }).parse(platform.ulimits)
+    const nofile = z
+      .object({ nofile: z.object({ soft: z.number(), hard: z.number() }) })
+      .parse(platform.ulimits)
     expect(nofile.nofile.soft * 0.99).toBeGreaterThan(50_000)
     expect(nofile.nofile.hard).toBeGreaterThanOrEqual(nofile.nofile.soft)
     expect(platform.build).toBe('.')
