@@ -160,6 +160,9 @@ async function connectionsRun(
     const held = result.connected
     const windowStats = describeWindow(before, after)
     const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
+    // Since the platform started, logins included (the window above starts after them).
+    const overCap = after.get('mqtt_sockets_over_cap_total') ?? 0
+    const cap = after.get('mqtt_connection_cap') ?? -1
     const row: Row = {
       profile: 'connections',
       target: 'platform',
@@ -185,11 +188,12 @@ async function connectionsRun(
         platformRssMiB: rssFull,
         rssPerThousandMiB: held > 0 ? (rssFull - rss0) / (held / 1000) : 0,
         platformOpenFiles: fdsFull,
+        socketsOverCap: overCap,
         ...windowStats.figures,
       },
       notes: [
         `stored ${stored} of ${result.acked} acknowledged (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped)`,
-        `open files: platform ${fdsFull} at full, limit ${limit.soft} (hard ${limit.hard})`,
+        `open files: platform ${fdsFull} at full, limit ${limit.soft} (hard ${limit.hard}); its connection cap ${cap < 0 ? 'none' : cap}, ${overCap} sockets turned away at it`,
         windowStats.text,
         `latency by ${WINDOW_MS / 1000} s window of the hold (acks, p50/p99 ms): ${timelineText(timeline)}`,
         ...Object.entries(result.connectErrors).map(([k, v]) => `connect errors: ${v} x ${k}`),

@@ -34,6 +34,8 @@ import {
 } from './common.ts'
 
 const WINDOW_MS = 5000
+/** The bench's own MQTT connections to the platform: the alert watcher. */
+const ALERT_WATCH_CONNECTIONS = 1
 const fmtP = (p: Percentiles): string => `${p.p50.toFixed(0)}/${p.p99.toFixed(0)}/${p.max.toFixed(0)}`
 
 /** Trapped sequences every `everyMs` between the warm-up and the last moment their alert can still come. */
@@ -78,10 +80,10 @@ export async function runDistrict(o: BenchOptions): Promise<Row[]> {
   })
   log(`district: fleet ready in ${fleet.provisionS.toFixed(1)} s (cache ${fleet.cacheDir})`)
   // The platform takes device sockets up to its open-files limit less the descriptors it keeps for
-  // itself (broker/connection-cap.ts): devices beyond would be refused. They stay registered but
-  // absent (scales first: least load).
+  // itself (broker/connection-cap.ts), and the bench's alert watcher takes one of them: devices
+  // beyond would be refused. They stay registered but absent (scales first: least load).
   const limit = fileLimits()
-  const absent = Math.max(0, total + descriptorReserve(limit.soft) - limit.soft)
+  const absent = Math.max(0, total + ALERT_WATCH_CONNECTIONS + descriptorReserve(limit.soft) - limit.soft)
   if (absent > 0) {
     log(
       `district: the open-files limit (${limit.soft}, hard ${limit.hard}) leaves room for ${total - absent} connections: ` +
