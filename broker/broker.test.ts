@@ -15,7 +15,14 @@ import { createRegistry } from '../registry/registry.ts'
 import { createBroker } from './broker.ts'
 import { BrokerConfigSchema, brokerTls } from './config.ts'
 import { CONNACK } from './policy.ts'
-import { closed, connectOutcome, FAST_SCRYPT, mosquitto, startBrokerFixture } from './testing.ts'
+import {
+  closed,
+  connectOutcome,
+  FAST_SCRYPT,
+  mosquitto,
+  selfSignedCertificate,
+  startBrokerFixture,
+} from './testing.ts'
 
 const STATUS = JSON.stringify({ ts: 1_700_000_000_000, seq: 1, mode: 'normal' })
 
@@ -491,19 +498,7 @@ describe('broker: retained messages and shutdown', () => {
 
 describe('broker: TLS and lifecycle', () => {
   it('serves MQTT over TLS to mqtt.js and mosquitto_pub', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'broker-tls-'))
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-    const cert = join(dir, 'cert.pem')
-    const key = join(dir, 'key.pem')
-    execFileSync(
-      'openssl',
-      [
-        ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
-        ...['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
-        ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-      ],
-      { stdio: 'ignore' },
-    )
+    const { cert, key } = selfSignedCertificate()
     const f = await startBrokerFixture({
       env: { MQTT_TLS_CERT: cert, MQTT_TLS_KEY: key, MQTT_TLS_PORT: '0' },
     })

@@ -546,7 +546,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   let overCapSinceWarning = 0
   let lastOverCapWarning = Number.NEGATIVE_INFINITY
 
-  function refuseOverCap(socket: Socket): void {
+  function countOverCap(): void {
     socketsOverCap.inc()
     overCapSinceWarning++
     const now = performance.now()
@@ -558,12 +558,13 @@ export function createBroker(deps: BrokerDeps): Broker {
       lastOverCapWarning = now
       overCapSinceWarning = 0
     }
-    socket.destroy()
   }
 
   function attach(socket: Socket): void {
+    // Over all listeners; each listener's own maxConnections (below) also bounds TLS handshakes.
     if (cap.max !== null && sockets.size >= cap.max) {
-      refuseOverCap(socket)
+      countOverCap()
+      socket.destroy()
       return
     }
     socket.setNoDelay(true)
@@ -592,6 +593,11 @@ export function createBroker(deps: BrokerDeps): Broker {
   let stopping: Promise<void> | null = null
 
   async function listen(target: Server, port: number): Promise<void> {
+    if (cap.max !== null) {
+      // Node closes the socket at accept, before a TLS handshake can hold its descriptor for long.
+      target.maxConnections = cap.max
+      target.on('drop', countOverCap)
+    }
     await new Promise<void>((resolve, reject) => {
       target.once('error', reject)
       target.listen(port, config.MQTT_HOST, () => {

@@ -1,8 +1,10 @@
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { describe, expect, it, vi } from 'vitest'
 import { connectionCap, descriptorReserve, openFilesLimit, parseOpenFilesLimit } from './connection-cap.ts'
-import { closed, startBrokerFixture } from './testing.ts'
+import { closed, selfSignedCertificate, startBrokerFixture } from './testing.ts'
 
 const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
 Max processes             96365                96365                processes
@@ -69,6 +71,26 @@ describe('connection cap: the broker', () => {
     expect(sc1.connected).toBe(true)
     await el1.endAsync()
     await closed(el1)
+  })
+
+  it('counts the TLS listener and the plain one against one cap', async () => {
+    const { cert, key } = selfSignedCertificate()
+    const f = await startBrokerFixture({
+      env: { MQTT_MAX_CONNECTIONS: '2', MQTT_TLS_CERT: cert, MQTT_TLS_KEY: key, MQTT_TLS_PORT: '0' },
+    })
+    const tlsUrl = `mqtts://127.0.0.1:${f.broker.tlsPort()}`
+    await f.connect('el-1')
+    await f.connect('el-2', { ca: readFileSync(cert) }, tlsUrl)
+
+    // Each listener holds one socket, under its own cap of 2: the cap over both turns a third away.
+    const plain = connect(f.broker.port(), '127.0.0.1')
+    plain.on('error', () => undefined)
+    await once(plain, 'close')
+    const secure = tlsConnect({ port: f.broker.tlsPort() ?? 0, host: '127.0.0.1', ca: readFileSync(cert) })
+    secure.on('error', () => undefined)
+    await once(secure, 'close')
+    expect(await f.metric('mqtt_sockets_over_cap_total')).toBe(2)
+    expect(f.broker.aedes.connectedClients).toBe(2)
   })
 
   it('takes its cap from the open-files limit when MQTT_MAX_CONNECTIONS is unset', async () => {

@@ -3,7 +3,7 @@
  * few devices and a service account, mqtt.js and mosquitto client helpers, metric and log readers.
  * Only tests import this.
  */
-import { execFile } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -182,6 +182,24 @@ export async function startBrokerFixture(
     warnings: (reason) => logs.filter((line) => line.level === 40 && line.reason === reason),
     assertServes,
   }
+}
+
+/** A throw-away certificate for 127.0.0.1 and localhost (openssl), removed after the test. */
+export function selfSignedCertificate(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-tls-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'],
+      ...['-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'],
+      ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ],
+    { stdio: 'ignore' },
+  )
+  return { cert, key }
 }
 
 /** Resolves with null once connected, or with the error (a refused CONNACK carries `code`). */
