@@ -23,11 +23,12 @@ import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'pro
 import { DomainError } from '../domain/errors.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { MessageSink } from '../domain/pipeline.ts'
+import { openFilesLimit } from '../domain/process-figures.ts'
 import { UPLINK_TYPES } from '../domain/topics.ts'
 import type { Registry, RegistryChange } from '../registry/registry.ts'
 import { type BrokerConfig, brokerTls } from './config.ts'
 import { createConnackGate } from './connack-first.ts'
-import { type ConnectionCap, connectionCap, openFilesLimit } from './connection-cap.ts'
+import { type ConnectionCap, connectionCap } from './connection-cap.ts'
 import { emitInOrder } from './emit-in-order.ts'
 import { createFrameGuard } from './frame-guard.ts'
 import {

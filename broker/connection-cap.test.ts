@@ -3,30 +3,11 @@ import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import { describe, expect, it, vi } from 'vitest'
-import { connectionCap, descriptorReserve, openFilesLimit, parseOpenFilesLimit } from './connection-cap.ts'
+import { openFilesLimit } from '../domain/process-figures.ts'
+import { connectionCap, descriptorReserve } from './connection-cap.ts'
 import { closed, selfSignedCertificate, startBrokerFixture } from './testing.ts'
 
-const LIMITS = `Limit                     Soft Limit           Hard Limit           Units
-Max processes             96365                96365                processes
-Max open files            20000                65536                files
-Max locked memory         8388608              8388608              bytes
-`
-
 describe('connection cap: the arithmetic', () => {
-  it('reads the soft open-files limit, and nothing from a text without one or an unlimited one', () => {
-    expect(parseOpenFilesLimit(LIMITS)).toBe(20_000)
-    expect(parseOpenFilesLimit('Limit  Soft Limit\nMax processes 10 10 processes\n')).toBeNull()
-    expect(
-      parseOpenFilesLimit('Max open files            unlimited            unlimited            files'),
-    ).toBeNull()
-    expect(parseOpenFilesLimit('')).toBeNull()
-  })
-
-  it("reads this process's own limit on Linux", () => {
-    const limit = openFilesLimit()
-    if (process.platform === 'linux') expect(limit).toBeGreaterThan(0)
-  })
-
   it('keeps 1 % of the descriptors, at least 64 and at most 1,024, and lets MQTT_MAX_CONNECTIONS decide when set', () => {
     expect(descriptorReserve(1024)).toBe(64)
     expect(descriptorReserve(20_000)).toBe(200)

@@ -5,25 +5,6 @@
  * unable to reopen InfluxDB or the spool (EMFILE) and the platform stuck, so without an explicit
  * MQTT_MAX_CONNECTIONS the cap is the process's open-files limit minus a reserve for those.
  */
-import { readFileSync } from 'node:fs'
-
-/** The soft "Max open files" of a /proc/<pid>/limits text; null when absent or unlimited. */
-export function parseOpenFilesLimit(limitsText: string): number | null {
-  const line = limitsText.split('\n').find((l) => l.startsWith('Max open files'))
-  const soft = line?.slice('Max open files'.length).trim().split(/\s+/)[0]
-  if (soft === undefined || !/^\d+$/.test(soft)) return null
-  return Number(soft)
-}
-
-/** This process's open-files limit (Linux); null where /proc does not say. */
-export function openFilesLimit(): number | null {
-  try {
-    return parseOpenFilesLimit(readFileSync('/proc/self/limits', 'utf8'))
-  } catch {
-    return null
-  }
-}
-
 /** Descriptors kept for the platform's own files and sockets: 1 % of the limit, from 64 to 1,024. */
 export function descriptorReserve(limit: number): number {
   return Math.min(1024, Math.max(64, Math.ceil(limit / 100)))

@@ -329,6 +329,22 @@ function healthPoints(startMs: number, endMs: number): string[] {
       t,
     )
     if (line !== null) out.push(line)
+    // A morning peak: the loop busier and more devices connected from 07:00 on (n counts 10 s steps).
+    const peak = n % 360 > 180 ? 1 : 0
+    const processLine = healthLine(
+      'platform_process',
+      { instance: 'liftscale-1' },
+      [
+        { name: 'event_loop_utilization', kind: 'float', value: 0.2 + 0.25 * peak + (n % 5) * 0.01 },
+        { name: 'event_loop_delay_p99_ms', kind: 'float', value: 12 + 30 * peak },
+        { name: 'open_files', kind: 'int', value: 18_000 + 1_500 * peak },
+        { name: 'open_files_limit', kind: 'int', value: 131_072 },
+        { name: 'rss_mib', kind: 'float', value: 760 + 40 * peak },
+        { name: 'heap_used_mib', kind: 'float', value: 420 + (n % 9) * 5 },
+      ],
+      t,
+    )
+    if (processLine !== null) out.push(processLine)
     for (const [reason, count] of [
       ['schema', schema],
       ['unknown_topic', unknownTopic],

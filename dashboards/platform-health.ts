@@ -1,6 +1,7 @@
 /**
- * Platform health, from the platform's own points in InfluxDB: ingest writes `platform_ingest` and
- * `platform_dead_letters` every INGEST_HEALTH_INTERVAL_MS (10 s). Not from Prometheus: the compose
+ * Platform health, from the platform's own points in InfluxDB: ingest writes `platform_ingest`,
+ * `platform_process` (the process's headroom) and `platform_dead_letters` every
+ * INGEST_HEALTH_INTERVAL_MS (10 s). Not from Prometheus: the compose
  * deployment runs no Prometheus, and these points sit beside the data they describe (the /metrics
  * endpoints carry the same counters for a site that scrapes them).
  */
@@ -31,6 +32,31 @@ const MIN_INTERVAL = '10s'
 
 function ingest() {
   return from('platform_ingest').where(TIME_FILTER).filter({ instance: VARS.instance })
+}
+
+function processOf() {
+  return from('platform_process').where(TIME_FILTER).filter({ instance: VARS.instance })
+}
+
+/** A headroom time series per instance: one panel of the Headroom row. */
+function headroomSeries(
+  title: string,
+  description: string,
+  query: { render(): string },
+  unit: string,
+): timeseries.PanelBuilder {
+  return new timeseries.PanelBuilder()
+    .title(title)
+    .description(description)
+    .datasource(DATASOURCE)
+    .withTarget(target(query, { alias: '$col $tag_instance' }))
+    .interval(MIN_INTERVAL)
+    .unit(unit)
+    .min(0)
+    .colorScheme(paletteColors())
+    .legend(legend({ calcs: ['mean', 'max'] }))
+    .height(8)
+    .span(12)
 }
 
 /** A latest health figure, coloured by its thresholds. */
@@ -94,7 +120,7 @@ export function platformHealth(): dashboard.Dashboard {
   return baseDashboard(
     UIDS.platform,
     'liftscale / Platform health',
-    'Ingest rate, spool, dead letters and InfluxDB write latency, from the platform_ingest points ingest writes every 10 s.',
+    'Ingest rate, spool, dead letters, InfluxDB write latency and the process headroom, from the platform_ingest and platform_process points ingest writes every 10 s.',
   )
     .time({ from: 'now-3h', to: 'now' })
     .refresh('30s')
@@ -267,6 +293,67 @@ export function platformHealth(): dashboard.Dashboard {
         .noValue('No dead letters')
         .height(8)
         .span(12),
+    )
+    .withRow(
+      new dashboard.RowBuilder('Headroom (the process ingest runs in: all of the platform when all-in-one)'),
+    )
+    .withPanel(
+      headroomSeries(
+        'Event loop busy',
+        'Share of each health interval the event loop was busy. Broker, ingest and the alerts engine share ' +
+          'this one loop (one core) in the all-in-one platform: past 60 % bursts and login storms build ' +
+          'backlogs, near 100 % it is full (docs/benchmarks.md, "Sizing a node")',
+        processOf()
+          .agg('mean', 'event_loop_utilization', 'mean')
+          .agg('max', 'event_loop_utilization', 'max')
+          .groupByTime()
+          .groupByTags('instance')
+          .fill('null'),
+        'percentunit',
+      )
+        .max(1)
+        .thresholds(thresholds([null, 'green'], [0.6, 'orange'], [0.85, 'red']))
+        .thresholdsStyle(
+          new common.GraphThresholdsStyleConfigBuilder().mode(common.GraphThresholdsStyleMode.Dashed),
+        ),
+    )
+    .withPanel(
+      headroomSeries(
+        'Event loop delay p99',
+        'How late the event loop ran its timers, 99th percentile per health interval: what a reading or an alert waits on top of its own work',
+        processOf()
+          .agg('max', 'event_loop_delay_p99_ms', 'p99')
+          .groupByTime()
+          .groupByTags('instance')
+          .fill('null'),
+        'ms',
+      ),
+    )
+    .withPanel(
+      headroomSeries(
+        'Open files',
+        'Descriptors open (one per device connection, plus storage) against the limit; the broker keeps 1 % of the limit for storage and turns devices away past the rest',
+        processOf()
+          .agg('max', 'open_files', 'open')
+          .agg('last', 'open_files_limit', 'limit')
+          .groupByTime()
+          .groupByTags('instance')
+          .fill('null'),
+        'short',
+      ),
+    )
+    .withPanel(
+      headroomSeries(
+        'Memory',
+        'Resident memory of the process and its JavaScript heap in use (about 28 MiB per 1,000 devices connected)',
+        processOf()
+          .agg('max', 'rss_mib', 'resident')
+          .agg('max', 'heap_used_mib', 'heap used')
+          .groupByTime()
+          .groupByTags('instance')
+          .fill('null'),
+        'mbytes',
+      ),
     )
     .build()
 }

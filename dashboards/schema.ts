@@ -91,6 +91,22 @@ export const MEASUREMENTS = {
       write_latency_p99_ms: 'float',
     },
   },
+  /**
+   * The headroom of the process ingest runs in (the whole platform when all-in-one), with each
+   * platform_ingest point: event loop busy share and delay over the last interval, open files (one per
+   * device connection) against the limit, memory.
+   */
+  platform_process: {
+    tags: ['instance'],
+    fields: {
+      event_loop_utilization: 'float',
+      event_loop_delay_p99_ms: 'float',
+      open_files: 'int',
+      open_files_limit: 'int',
+      rss_mib: 'float',
+      heap_used_mib: 'float',
+    },
+  },
   /** Dead letters per reason since the process started, with each platform_ingest point. */
   platform_dead_letters: { tags: ['instance', 'reason'], fields: { count: 'int' } },
 } as const satisfies Record<string, MeasurementSpec>

@@ -152,6 +152,12 @@ describe('ingest as its own process', () => {
       await influxQuery(influxUrl, 'SELECT active, unacknowledged FROM alerts_active', db),
     ).toMatchObject([{ values: [[change.at, 2, 1]] }])
 
+    // Its /metrics carries the process's own figures beside ingest's (open files against their limit).
+    const metricsText = await (await fetch(`http://127.0.0.1:${env.METRICS_PORT}/metrics`)).text()
+    expect(metricsText).toMatch(/^ingest_written_total \d+/m)
+    expect(metricsText).toMatch(/^process_open_fds \d+/m)
+    expect(metricsText).toMatch(/^process_max_fds \d+/m)
+
     // SIGTERM flushes and exits cleanly.
     if (second.child.pid !== undefined) process.kill(second.child.pid, 'SIGTERM')
     await exited(second.child)

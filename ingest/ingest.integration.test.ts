@@ -230,5 +230,18 @@ describe('ingest, all in one process', () => {
       db,
     )
     expect(byReason.map((s) => [s.tags?.reason, s.values[0]?.[1]])).toEqual([['influx_rejected', 1]])
+    // The process's headroom rides with the same points.
+    const [processPoint] = await influxQuery(
+      influxUrl,
+      'SELECT last(event_loop_utilization), last(event_loop_delay_p99_ms), last(rss_mib), last(heap_used_mib), last(open_files), last(open_files_limit) FROM platform_process',
+      db,
+    )
+    const [elu, delayP99, rss, heap, files, limit] = (processPoint?.values[0]?.slice(1) ?? []) as number[]
+    expect(elu).toBeGreaterThan(0)
+    expect(elu).toBeLessThanOrEqual(1)
+    expect(delayP99).toBeGreaterThan(0)
+    expect(rss).toBeGreaterThan(heap ?? Number.POSITIVE_INFINITY)
+    expect(files).toBeGreaterThan(2)
+    expect(limit).toBeGreaterThanOrEqual(files ?? Number.POSITIVE_INFINITY)
   })
 })

@@ -19,6 +19,7 @@ import type { ActiveAlertsSnapshot, AlertChange } from '../domain/alert-change.t
 import { DomainError, isDomainError } from '../domain/errors.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { InboundMessage, MessageSink, ReadingListener } from '../domain/pipeline.ts'
+import { createProcessSampler, type ProcessSampler } from '../domain/process-figures.ts'
 import { decodeMessage } from '../domain/reading.ts'
 import { parseTopic } from '../domain/topics.ts'
 import type { Registry } from '../registry/registry.ts'
@@ -431,6 +432,23 @@ export function createIngest(deps: IngestDeps) {
 
   // ---- platform health ----
   let healthTimer: NodeJS.Timeout | null = null
+  let processSampler: ProcessSampler | null = null
+
+  /** This process's headroom (`platform_process`): in the all-in-one platform, the whole platform's. */
+  function processLine(t: number): string | null {
+    if (processSampler === null) return null
+    const p = processSampler.take()
+    const fields: HealthField[] = [
+      { name: 'event_loop_utilization', kind: 'float', value: p.eventLoopUtilization },
+      { name: 'event_loop_delay_p99_ms', kind: 'float', value: p.eventLoopDelayP99Ms },
+      { name: 'rss_mib', kind: 'float', value: p.rssMiB },
+      { name: 'heap_used_mib', kind: 'float', value: p.heapUsedMiB },
+    ]
+    if (p.openFiles !== null) fields.push({ name: 'open_files', kind: 'int', value: p.openFiles })
+    if (p.openFilesLimit !== null)
+      fields.push({ name: 'open_files_limit', kind: 'int', value: p.openFilesLimit })
+    return healthLine('platform_process', { instance }, fields, t)
+  }
 
   function writeHealth(): void {
     const t = now()
@@ -455,6 +473,8 @@ export function createIngest(deps: IngestDeps) {
     const lines: string[] = []
     const main = healthLine('platform_ingest', { instance }, fields, t)
     if (main !== null) lines.push(main)
+    const processPoint = processLine(t)
+    if (processPoint !== null) lines.push(processPoint)
     for (const [reason, n] of Object.entries(deadLettersByReason)) {
       const line = healthLine(
         'platform_dead_letters',
@@ -537,6 +557,8 @@ export function createIngest(deps: IngestDeps) {
     isStopping = true
     if (healthTimer !== null) clearInterval(healthTimer)
     healthTimer = null
+    processSampler?.stop()
+    processSampler = null
     // Everything taken goes to InfluxDB or the spool before the files close.
     seal()
     pump()
@@ -632,6 +654,7 @@ export function createIngest(deps: IngestDeps) {
       isStarted = true
       replayLoop = replay()
       if (config.INGEST_HEALTH_INTERVAL_MS > 0) {
+        processSampler = createProcessSampler()
         healthTimer = setInterval(writeHealth, config.INGEST_HEALTH_INTERVAL_MS)
         healthTimer.unref()
       }

@@ -10,7 +10,7 @@
  * stop reading, flush every taken message to InfluxDB or the spool, send the acknowledgements, disconnect.
  */
 import { createServer, type Server } from 'node:http'
-import { Registry as PromRegistry } from 'prom-client'
+import { collectDefaultMetrics, Registry as PromRegistry } from 'prom-client'
 import type { z } from 'zod'
 import { ACTIVE_ALERTS_TOPIC, ActiveAlertsSnapshotSchema, AlertChangeSchema } from '../domain/alert-change.ts'
 import { parseEnv } from '../domain/config.ts'
@@ -36,6 +36,7 @@ const config = loadConfig()
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'ingest' })
 const log = logger.child({ component: 'ingest-main' })
 const metrics = new PromRegistry()
+collectDefaultMetrics({ register: metrics })
 const registry = createRegistry({ file: registryFile(config.DATA_DIR) })
 const ingest = createIngest({ config, logger, registry, metrics })
 

@@ -2,6 +2,7 @@
  * `npm start`: the whole platform in one process on embedded defaults (DATA_DIR=./data, no external
  * server needed; without INFLUX_URL readings wait in the spool). Settings: platform/config.ts.
  */
+import { collectDefaultMetrics, Registry as MetricsRegistry } from 'prom-client'
 import { parseEnv } from '../domain/config.ts'
 import { isDomainError } from '../domain/errors.ts'
 import { createLogger } from '../domain/logger.ts'
@@ -18,9 +19,13 @@ try {
 }
 
 const logger = createLogger({ level: config.LOG_LEVEL, name: 'liftscale' })
+// Process figures on /metrics too (CPU, memory, open files against their limit, event loop lag).
+const metrics = new MetricsRegistry()
+collectDefaultMetrics({ register: metrics })
 const platform = createPlatform({
   config,
   logger,
+  metrics,
   announceAdminToken: (token) =>
     process.stdout.write(
       `\n  First admin API token (shown once; keep it, or create another with \`npm run cli -- token create\`):\n\n    ${token}\n\n`,
