@@ -103,8 +103,42 @@ describe('registry', () => {
     const row = registry.db.prepare('SELECT secret_hash FROM device_credentials').get() as {
       secret_hash: string
     }
-    expect(row.secret_hash.startsWith('scrypt$')).toBe(true)
+    // 256 random bits: a SHA-256 digest, not the secret, and not a slow hash (registry/secrets.ts).
+    expect(row.secret_hash).toMatch(/^sha256\$[A-Za-z0-9_-]{43}$/)
     expect(row.secret_hash).not.toContain(second)
+  })
+
+  it('still lets in secrets stored as scrypt hashes before, and stores the next one as a digest', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'registry-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const file = join(dir, 'registry.db')
+    const before = createRegistry({ file, scrypt: { N: 16, r: 1, p: 1 } })
+    seed(before)
+    const device = await before.issueDeviceSecret('el-1')
+    const service = await before.createServiceAccount('svc-old')
+    const hashOf = (r: typeof before, table: string): string =>
+      (r.db.prepare(`SELECT secret_hash FROM ${table}`).get() as { secret_hash: string }).secret_hash
+    expect(hashOf(before, 'device_credentials')).toMatch(/^scrypt\$16\$1\$1\$/)
+    before.close()
+
+    const after = createRegistry({ file })
+    onTestFinished(() => after.close())
+    expect((await after.checkCredentials('el-1', device)).ok).toBe(true)
+    expect(await after.checkCredentials('el-1', `${device}x`)).toEqual({ ok: false, reason: 'bad_secret' })
+    expect(await after.checkCredentials('svc-old', service)).toEqual({
+      ok: true,
+      kind: 'service',
+      username: 'svc-old',
+    })
+    const rotated = await after.issueDeviceSecret('el-1')
+    expect(hashOf(after, 'device_credentials')).toMatch(/^sha256\$/)
+    expect((await after.checkCredentials('el-1', rotated)).ok).toBe(true)
+    expect(await after.checkCredentials('el-1', device)).toEqual({ ok: false, reason: 'bad_secret' })
+    // A stored form it does not know lets nobody in (a fresh connection: no secret verified yet).
+    after.db.prepare("UPDATE device_credentials SET secret_hash = 'md5$abc'").run()
+    const fresh = createRegistry({ file })
+    onTestFinished(() => fresh.close())
+    expect(await fresh.checkCredentials('el-1', rotated)).toEqual({ ok: false, reason: 'bad_secret' })
   })
 
   it('authenticates API tokens and binds tenant tokens to their tenant', () => {

@@ -27,12 +27,12 @@ import {
 import { DEVICE_ID_PATTERN, type DeviceKind } from '../domain/topics.ts'
 import { REGISTRY_MIGRATIONS } from './schema.ts'
 import {
-  DEFAULT_SCRYPT,
   digest,
   generateApiToken,
   generateSecret,
   hashSecret,
   type ScryptParams,
+  storedDigest,
   verifySecret,
 } from './secrets.ts'
 import { dataVersion, openSqlite, type SqliteDatabase, sqlWhere } from './sqlite.ts'
@@ -122,6 +122,7 @@ export type RegistryChange =
 export type RegistryOptions = {
   /** Path of the SQLite file, or ':memory:'. */
   file: string
+  /** Store new secrets as scrypt hashes with these parameters (the form before 2026-11); unset: SHA-256. */
   scrypt?: ScryptParams
   now?: () => number
 }
@@ -260,7 +261,10 @@ export type Registry = ReturnType<typeof createRegistry>
 export function createRegistry(options: RegistryOptions) {
   const db: SqliteDatabase = openSqlite(options.file, REGISTRY_MIGRATIONS)
   const now = options.now ?? Date.now
-  const scryptParams = options.scrypt ?? DEFAULT_SCRYPT
+  // New secrets as SHA-256 digests (registry/secrets.ts says why); scrypt only when asked, for tests of
+  // databases written before.
+  const storeSecret = (secret: string): Promise<string> =>
+    options.scrypt === undefined ? Promise.resolve(storedDigest(secret)) : hashSecret(secret, options.scrypt)
   const listeners = new Set<(change: RegistryChange) => void>()
 
   // Device context (device + site + tenant) is read for every message ingest tags; cache it and
@@ -353,7 +357,7 @@ export function createRegistry(options: RegistryOptions) {
   async function issueDeviceSecretInternal(deviceId: string): Promise<string> {
     requireDevice(deviceId)
     const secret = generateSecret()
-    const hash = await hashSecret(secret, scryptParams)
+    const hash = await storeSecret(secret)
     db.prepare(
       `INSERT INTO device_credentials (device_id, secret_hash, version, issued_at, revoked_at)
        VALUES (?, ?, 1, ?, NULL)
@@ -532,7 +536,7 @@ export function createRegistry(options: RegistryOptions) {
       parseInput(IdSchema, username)
       if (getDevice(username)) throw new DomainError('ALREADY_EXISTS', `${username} is a device id`)
       const secret = generateSecret()
-      const hash = await hashSecret(secret, scryptParams)
+      const hash = await storeSecret(secret)
       db.prepare(
         `INSERT INTO service_accounts (username, secret_hash, version, created_at, revoked_at) VALUES (?, ?, 1, ?, NULL)
          ON CONFLICT(username) DO UPDATE SET secret_hash = excluded.secret_hash,

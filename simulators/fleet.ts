@@ -40,7 +40,8 @@ export type FleetConfig = {
   rampPerSecond: number
   /**
    * At most this many devices waiting for their first CONNACK: the ramp slows to what the broker
-   * verifies (a first login costs the registry a scrypt) instead of piling up connect timeouts.
+   * verifies (a registry that stores secrets as scrypt hashes pays ~9 ms a first login) instead of
+   * piling up connect timeouts.
    */
   maxConnecting: number
   /** How often the simulators are advanced and their messages published. */
@@ -67,7 +68,7 @@ export type FleetConfig = {
 export const DEFAULT_FLEET_CONFIG: FleetConfig = {
   url: 'mqtt://127.0.0.1:1883',
   seed: 1,
-  // The registry verifies a first login with scrypt (~9 ms on one core): 100/s keeps the broker responsive.
+  // A fleet starting at 100 devices/s spreads its first logins as a district's controllers would.
   rampPerSecond: 100,
   maxConnecting: 64,
   tickMs: 250,

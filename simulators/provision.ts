@@ -312,7 +312,8 @@ export async function provisionFleet(
     if (isCurrent) reused.set(device.id, specOf(device, entry.secret, entry.credentialVersion))
     else toIssue.push(device)
   }
-  // scrypt runs on libuv's thread pool: a few at a time use both cores without queueing thousands.
+  // A registry storing scrypt hashes (tests, old databases) hashes on libuv's thread pool: a few at a
+  // time use both cores without queueing thousands.
   const issued = new Map<string, SimulatedDeviceSpec>()
   for (let i = 0; i < toIssue.length; i += 8) {
     await Promise.all(
