@@ -25,7 +25,8 @@ import {
   VARS,
   valueMap,
 } from './common.ts'
-import { from, showTagValues, TIME_FILTER } from './influxql.ts'
+import { type Aggregation, from, showTagValues, TIME_FILTER } from './influxql.ts'
+import type { FieldOf } from './schema.ts'
 
 // Health points come every 10 s: a shorter interval has buckets without a point.
 const MIN_INTERVAL = '10s'
@@ -34,22 +35,22 @@ function ingest() {
   return from('platform_ingest').where(TIME_FILTER).filter({ instance: VARS.instance })
 }
 
-function processOf() {
-  return from('platform_process').where(TIME_FILTER).filter({ instance: VARS.instance })
-}
-
-/** A headroom time series per instance: one panel of the Headroom row. */
+/** A headroom time series per instance (a panel of the Headroom row), of aggregations of platform_process. */
 function headroomSeries(
   title: string,
   description: string,
-  query: { render(): string },
+  series: ReadonlyArray<readonly [Aggregation, FieldOf<'platform_process'>, string]>,
   unit: string,
 ): timeseries.PanelBuilder {
+  let query = from('platform_process').where(TIME_FILTER).filter({ instance: VARS.instance })
+  for (const [fn, field, alias] of series) query = query.agg(fn, field, alias)
   return new timeseries.PanelBuilder()
     .title(title)
     .description(description)
     .datasource(DATASOURCE)
-    .withTarget(target(query, { alias: '$col $tag_instance' }))
+    .withTarget(
+      target(query.groupByTime().groupByTags('instance').fill('null'), { alias: '$col $tag_instance' }),
+    )
     .interval(MIN_INTERVAL)
     .unit(unit)
     .min(0)
@@ -303,12 +304,10 @@ export function platformHealth(): dashboard.Dashboard {
         'Share of each health interval the event loop was busy. Broker, ingest and the alerts engine share ' +
           'this one loop (one core) in the all-in-one platform: past 60 % bursts and login storms build ' +
           'backlogs, near 100 % it is full (docs/benchmarks.md, "Sizing a node")',
-        processOf()
-          .agg('mean', 'event_loop_utilization', 'mean')
-          .agg('max', 'event_loop_utilization', 'max')
-          .groupByTime()
-          .groupByTags('instance')
-          .fill('null'),
+        [
+          ['mean', 'event_loop_utilization', 'mean'],
+          ['max', 'event_loop_utilization', 'max'],
+        ],
         'percentunit',
       )
         .max(1)
@@ -321,11 +320,7 @@ export function platformHealth(): dashboard.Dashboard {
       headroomSeries(
         'Event loop delay p99',
         'How late the event loop ran its timers, 99th percentile per health interval: what a reading or an alert waits on top of its own work',
-        processOf()
-          .agg('max', 'event_loop_delay_p99_ms', 'p99')
-          .groupByTime()
-          .groupByTags('instance')
-          .fill('null'),
+        [['max', 'event_loop_delay_p99_ms', 'p99']],
         'ms',
       ),
     )
@@ -333,25 +328,21 @@ export function platformHealth(): dashboard.Dashboard {
       headroomSeries(
         'Open files',
         'Descriptors open (one per device connection, plus storage) against the limit; the broker keeps 1 % of the limit for storage and turns devices away past the rest',
-        processOf()
-          .agg('max', 'open_files', 'open')
-          .agg('last', 'open_files_limit', 'limit')
-          .groupByTime()
-          .groupByTags('instance')
-          .fill('null'),
+        [
+          ['max', 'open_files', 'open'],
+          ['last', 'open_files_limit', 'limit'],
+        ],
         'short',
       ),
     )
     .withPanel(
       headroomSeries(
         'Memory',
-        'Resident memory of the process and its JavaScript heap in use (about 28 MiB per 1,000 devices connected)',
-        processOf()
-          .agg('max', 'rss_mib', 'resident')
-          .agg('max', 'heap_used_mib', 'heap used')
-          .groupByTime()
-          .groupByTags('instance')
-          .fill('null'),
+        'Resident memory of the process and its JavaScript heap in use (about 20-29 MiB per 1,000 devices connected, docs/benchmarks.md)',
+        [
+          ['max', 'rss_mib', 'resident'],
+          ['max', 'heap_used_mib', 'heap used'],
+        ],
         'mbytes',
       ),
     )

@@ -52,7 +52,7 @@ export async function runConnections(o: BenchOptions): Promise<Row[]> {
   const c = o.connections
   const elevators = Math.ceil(c.devices / 2)
   const scales = c.devices - elevators
-  log(`connections: up to ${c.devices} devices (secrets: ${o.secretCost} scrypt cost)`)
+  log(`connections: up to ${c.devices} devices (secrets: ${o.secretCost}, --secret-cost)`)
   const fleet = await cachedFleet({
     elevators,
     scales,

@@ -70,7 +70,7 @@ export function offsetToHour(hour: number, now = Date.now()): number {
 export async function runDistrict(o: BenchOptions): Promise<Row[]> {
   const d = o.district
   const total = d.elevators + d.scales
-  log(`district: ${d.elevators} elevators + ${d.scales} scales (secrets: ${o.secretCost} scrypt cost)`)
+  log(`district: ${d.elevators} elevators + ${d.scales} scales (secrets: ${o.secretCost}, --secret-cost)`)
   const fleet = await cachedFleet({
     elevators: d.elevators,
     scales: d.scales,
