@@ -165,6 +165,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     help: 'Sockets closed on arrival because the broker held its connection cap (MQTT_MAX_CONNECTIONS, else the open-files limit less a reserve)',
     registers: [metrics],
   })
+  const slowClients = new Counter({
+    name: 'mqtt_slow_clients_disconnected_total',
+    help: 'Clients disconnected because their socket took no data for MQTT_DRAIN_TIMEOUT_MS (they held up every PUBACK)',
+    registers: [metrics],
+  })
   const oversizePackets = new Counter({
     name: 'mqtt_oversize_packets_total',
     help: 'Connections dropped for announcing an MQTT packet over MQTT_MAX_PACKET_BYTES',
@@ -423,6 +428,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     maxClientsIdLength: MAX_CLIENT_ID_LENGTH,
     maxTopicLevels: MAX_TOPIC_LEVELS,
     connectTimeout: config.MQTT_CONNECT_TIMEOUT_MS,
+    drainTimeout: config.MQTT_DRAIN_TIMEOUT_MS,
     preConnect,
     authenticate,
     authorizePublish,
@@ -517,9 +523,21 @@ export function createBroker(deps: BrokerDeps): Broker {
   })
   aedes.on('connackSent', (_connack, client) => connackGate.release(client))
   aedes.on('clientDisconnect', (client) => connected.delete(client))
-  aedes.on('clientError', (client, err) =>
-    log.debug({ clientId: client.id, err: err.message }, 'client error'),
-  )
+  // Every write that waited on the socket fails with the same error: one count and one line per client.
+  const slowCounted = new WeakSet<Client>()
+  aedes.on('clientError', (client, err) => {
+    if (err.message === 'drain timeout') {
+      if (slowCounted.has(client)) return
+      slowCounted.add(client)
+      slowClients.inc()
+      log.warn(
+        { clientId: client.id, drainTimeoutMs: config.MQTT_DRAIN_TIMEOUT_MS },
+        'client disconnected: it stopped taking data, and every device acknowledgement waited on it',
+      )
+      return
+    }
+    log.debug({ clientId: client.id, err: err.message }, 'client error')
+  })
   aedes.on('connectionError', (_client, err) => {
     // CONNACKs aedes sends itself, before authenticate() runs, carry their return code here.
     const code = (err as Error & { errorCode?: unknown }).errorCode

@@ -31,6 +31,13 @@ export const BrokerConfigSchema = z.object({
   MQTT_REVOCATION_POLL_MS: env.positiveInt(1000),
   /** A socket that sends no CONNECT within this time is dropped. */
   MQTT_CONNECT_TIMEOUT_MS: env.positiveInt(10_000),
+  /**
+   * A client whose socket takes no data for this long is disconnected (aedes' drainTimeout). A device's
+   * PUBACK waits until every subscriber of its message took it, so one subscriber that stops reading
+   * holds up every device's acknowledgements: aedes' default of 60 s would stall trapped-passenger
+   * events for a minute. A persistent session keeps its messages for the reconnect.
+   */
+  MQTT_DRAIN_TIMEOUT_MS: env.positiveInt(5000),
 })
 export type BrokerConfig = z.output<typeof BrokerConfigSchema>
 
