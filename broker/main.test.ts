@@ -2,8 +2,11 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, inject, it, onTestFinished } from 'vitest'
+import { countsByDevice } from '../ingest/testing.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
+import { createTestDatabase } from '../test/support/influxd.ts'
+import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { startLocalRedis } from './local-redis.ts'
 import { mosquitto } from './testing.ts'
 
@@ -148,6 +151,99 @@ describe('broker/main.ts', () => {
     for (const b of brokers) b.child.kill('SIGTERM')
     expect(await Promise.all(brokers.map((b) => b.exit))).toEqual([0, 0])
     expect(JSON.stringify(brokers.map((b) => b.lines))).not.toContain(secret)
+  })
+
+  it("with BROKER_INGEST=local, each broker of a cluster stores its own devices' readings before their PUBACK", async () => {
+    const influxUrl = inject('influxUrl')
+    const db = await createTestDatabase(influxUrl, 'broker_local_ingest')
+    const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const redis = await startLocalRedis({ dir: join(dir, 'redis') })
+    onTestFinished(() => redis.stop())
+    const registry = createRegistry({ file: registryFile(dir) })
+    registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
+    registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
+    const secrets: Record<string, string> = {}
+    for (const [i, id] of ['el-1', 'el-2'].entries()) {
+      registry.createElevator({
+        id,
+        siteId: 'site-1',
+        tenantId: 'firm-a',
+        registrationCode: `3110420100202100000${i + 1}`,
+        ratedSpeedMps: 1,
+        floors: 6,
+      })
+      secrets[id] = await registry.issueDeviceSecret(id)
+    }
+    const alertsSecret = await registry.createServiceAccount('svc-alerts')
+    registry.close()
+
+    const env = (name: string) => ({
+      DATA_DIR: dir,
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      REDIS_URL: redis.url,
+      BROKER_INGEST: 'local',
+      INGEST_SPOOL_DIR: join(dir, `spool-${name}`),
+      INFLUX_URL: influxUrl,
+      INFLUX_API: '1',
+      INFLUX_DB: db,
+      INGEST_HEALTH_INTERVAL_MS: '0',
+    })
+    const brokers = [run(env('a')), run(env('b'))]
+    const ports = await Promise.all(
+      brokers.map(async (b) =>
+        String((await waitFor(() => b.lines.find((l) => l.msg === 'broker listening'))).port),
+      ),
+    )
+    // A subscriber of the cluster (alerts) on broker A still gets what a device sends to broker B.
+    const alerts = spawn('mosquitto_sub', [
+      ...[
+        '-h',
+        '127.0.0.1',
+        '-p',
+        ports[0] ?? '',
+        '-i',
+        'svc-alerts',
+        '-u',
+        'svc-alerts',
+        '-P',
+        alertsSecret,
+      ],
+      ...['-q', '1', '-t', 'v1/elevators/+/status', '-C', '1', '-W', '20', '-v'],
+    ])
+    let alertsOut = ''
+    alerts.stdout.on('data', (chunk: Buffer) => {
+      alertsOut += chunk.toString()
+    })
+    const alertsDone = new Promise<void>((resolve) => alerts.on('exit', () => resolve()))
+    await new Promise((resolve) => setTimeout(resolve, 1000)) // its SUBSCRIBE reaches the cluster
+
+    for (const [i, id] of ['el-1', 'el-2'].entries()) {
+      const payload = JSON.stringify({ ...NORMAL_ELEVATOR_STATUS, ts: Date.now(), seq: 1 })
+      const published = await mosquitto('mosquitto_pub', [
+        ...['-h', '127.0.0.1', '-p', ports[i] ?? '', '-i', id, '-u', id, '-P', secrets[id] ?? ''],
+        ...['-t', `v1/elevators/${id}/status`, '-q', '1', '-m', payload],
+      ])
+      expect(published.code).toBe(0)
+      // mosquitto_pub returned after the PUBACK: the reading is already in InfluxDB.
+      expect((await countsByDevice(influxUrl, db)).get(id), JSON.stringify(brokers[i]?.lines.slice(-6))).toBe(
+        1,
+      )
+    }
+    await alertsDone
+    expect(alertsOut).toMatch(/^v1\/elevators\/el-1\/status /)
+
+    // Two brokers on one spool would replay and delete each other's readings: the second one refuses.
+    const third = run(env('a'))
+    expect(await third.exit).toBe(1)
+    expect(JSON.stringify(third.lines)).toMatch(/spool .*spool-a is in use by process \d+/)
+
+    for (const b of brokers) b.child.kill('SIGTERM')
+    expect(await Promise.all(brokers.map((b) => b.exit))).toEqual([0, 0])
+    const stored = await countsByDevice(influxUrl, db)
+    expect([stored.get('el-1'), stored.get('el-2')]).toEqual([1, 1])
   })
 
   it('prints every configuration problem and exits 1', async () => {

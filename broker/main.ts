@@ -7,7 +7,10 @@
  * Env: the BrokerConfig settings (broker/config.ts), DATA_DIR (registry at DATA_DIR/registry.db,
  * default ./data), LOG_LEVEL (default info), METRICS_PORT (optional: Prometheus text at /metrics),
  * REDIS_URL (optional: several brokers share sessions and messages through this Redis, broker/cluster.ts;
- * each process is a broker with its own id, each polls the registry for revocations).
+ * each process is a broker with its own id, each polls the registry for revocations), BROKER_INGEST
+ * (off: ingest subscribes over MQTT; local: this broker stores its own devices' readings in InfluxDB
+ * with the ingest settings, INFLUX_URL …, and a device's PUBACK waits for InfluxDB or this broker's
+ * spool, as in the one-process platform; give each broker its own INGEST_SPOOL_DIR).
  * SIGTERM / SIGINT stop it cleanly (exit 0); a configuration error prints every problem and exits 1.
  */
 import { mkdirSync } from 'node:fs'
@@ -17,6 +20,8 @@ import { z } from 'zod'
 import { parseEnv } from '../domain/config.ts'
 import { isDomainError } from '../domain/errors.ts'
 import { createLogger } from '../domain/logger.ts'
+import { IngestConfigSchema } from '../ingest/config.ts'
+import { createIngest, type Ingest } from '../ingest/ingest.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
 import { createBroker } from './broker.ts'
 import { createRedisCluster, type RedisCluster } from './cluster.ts'
@@ -24,6 +29,12 @@ import { BrokerClusterConfigSchema, BrokerConfigSchema, brokerTls } from './conf
 
 const MainSchema = BrokerConfigSchema.extend({
   ...BrokerClusterConfigSchema.shape,
+  ...IngestConfigSchema.shape,
+  /**
+   * local: the readings of the devices connected here go to InfluxDB from this process, handed over
+   * in memory; the stream does not have to reach one ingest subscriber through a session in Redis.
+   */
+  BROKER_INGEST: z.enum(['off', 'local']).default('off'),
   DATA_DIR: z.string().min(1).default('./data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
@@ -51,7 +62,16 @@ async function main(): Promise<number> {
   collectDefaultMetrics({ register: metrics })
   const cluster: RedisCluster | null =
     config.REDIS_URL === undefined ? null : createRedisCluster({ url: config.REDIS_URL, logger })
-  const broker = createBroker({ config, logger, registry, metrics, cluster: cluster?.options })
+  const ingest: Ingest | null =
+    config.BROKER_INGEST === 'local' ? createIngest({ config, logger, registry, metrics }) : null
+  const broker = createBroker({
+    config,
+    logger,
+    registry,
+    metrics,
+    cluster: cluster?.options,
+    onDeviceMessage: ingest === null ? undefined : (message) => ingest.accept(message),
+  })
 
   let metricsServer: Server | null = null
   let stopping: Promise<void> | null = null
@@ -60,6 +80,8 @@ async function main(): Promise<number> {
       logger.info({ signal }, 'stopping')
       metricsServer?.close()
       await broker.stop()
+      // Every reading taken is in InfluxDB or the spool before the process goes.
+      await ingest?.stop()
       await cluster?.close()
       registry.close()
     })()
@@ -67,6 +89,13 @@ async function main(): Promise<number> {
   }
 
   try {
+    if (ingest !== null) {
+      await ingest.start()
+      logger.info(
+        { influx: config.INFLUX_URL ?? null, spool: config.INGEST_SPOOL_DIR ?? null },
+        "broker storing its devices' readings (BROKER_INGEST=local)",
+      )
+    }
     await broker.start()
     if (cluster !== null) logger.info({ brokerId: cluster.id }, 'broker sharing Redis with its cluster')
     if (config.METRICS_PORT !== undefined) {

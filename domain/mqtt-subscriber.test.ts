@@ -128,6 +128,47 @@ describe('mqtt subscriber', () => {
     for (const ack of acks) ack()
   })
 
+  it('drops the subscriptions an earlier configuration left in its persistent session', async () => {
+    const { registry, devicePassword, servicePassword } = await setup()
+    const broker = await startBroker(registry)
+    onTestFinished(() => broker.stop())
+    const url = `mqtt://127.0.0.1:${broker.port()}`
+    const base = {
+      url,
+      clientId: 'svc-test',
+      username: 'svc-test',
+      password: servicePassword,
+      logger: silentLogger(),
+      drainTimeoutMs: 200,
+    }
+    // As ingest with INGEST_SUBSCRIBE=all: every uplink, in a persistent session.
+    const before = createMqttSubscriber({
+      ...base,
+      subscriptions: uplinkFilters().map((topic) => ({ topic, qos: 1 as const })),
+      onMessage: (_m, ack) => ack(),
+    })
+    await before.start()
+    await before.stop()
+    // Then as INGEST_SUBSCRIBE=alerts: alerts/# only, and the uplink filters dropped.
+    const received: SubscribedMessage[] = []
+    const after = createMqttSubscriber({
+      ...base,
+      subscriptions: [{ topic: 'alerts/#', qos: 1 }],
+      unsubscriptions: uplinkFilters(),
+      onMessage: (m, ack) => {
+        received.push(m)
+        ack()
+      },
+    })
+    await after.start()
+    onTestFinished(() => after.stop())
+    await publishAll(url, devicePassword, 0, 5)
+    await broker.publish('alerts/critical/trapped/el-1', Buffer.from('{"n":99}'), 1)
+    await until(() => received.length >= 1, 'the alert message')
+    await new Promise((r) => setTimeout(r, 300))
+    expect(received.map((m) => m.topic)).toEqual(['alerts/critical/trapped/el-1'])
+  })
+
   it('stops reading past maxUnacked and reconnects after the broker restarts', async () => {
     const { registry, devicePassword, servicePassword } = await setup()
     let broker = await startBroker(registry)

@@ -39,6 +39,11 @@ export type MqttSubscriberOptions = {
   isCleanSession?: boolean
   keepaliveS?: number
   subscriptions: ReadonlyArray<{ topic: string; qos: 0 | 1 }>
+  /**
+   * Filters to drop from a persistent session at every connect: an earlier configuration's
+   * subscriptions outlive it in the broker, which would go on queuing their messages for us.
+   */
+  unsubscriptions?: readonly string[]
   /** Every message; call `ack()` once it is safe for the broker to forget it. */
   onMessage: (message: SubscribedMessage, ack: () => void) => void
   logger: Logger
@@ -234,6 +239,9 @@ export function createMqttSubscriber(options: MqttSubscriberOptions): MqttSubscr
             return
           }
           isSessionPresent = packet.sessionPresent
+          if (options.unsubscriptions !== undefined && options.unsubscriptions.length > 0) {
+            write({ cmd: 'unsubscribe', messageId: 2, unsubscriptions: [...options.unsubscriptions] })
+          }
           write({
             cmd: 'subscribe',
             messageId: 1,

@@ -37,6 +37,12 @@ export const IngestConfigSchema = z.object({
   /** Backoff between attempts while InfluxDB does not answer. */
   INGEST_RETRY_MIN_MS: env.positiveInt(500),
   INGEST_RETRY_MAX_MS: env.positiveInt(10_000),
+  /**
+   * Where readings wait while InfluxDB does not take them; default DATA_DIR/ingest/spool. One process
+   * per folder (it refuses a folder a live process holds): each broker with BROKER_INGEST=local needs
+   * its own, and the same one again after a restart, or its spool waits unreplayed.
+   */
+  INGEST_SPOOL_DIR: z.string().min(1).optional(),
   /** Full spool: acknowledgements stop (backpressure); nothing is dropped. */
   INGEST_SPOOL_MAX_BYTES: env.positiveInt(2 * 1024 ** 3),
   INGEST_SPOOL_SEGMENT_BYTES: env.positiveInt(64 * 1024 ** 2),
@@ -62,6 +68,12 @@ export const IngestMainConfigSchema = IngestConfigSchema.extend({
   MQTT_KEEPALIVE_S: env.positiveInt(30),
   /** Messages taken but not yet acknowledged at most; beyond it the socket is not read (backpressure). */
   MQTT_MAX_UNACKED: env.positiveInt(20_000),
+  /**
+   * all: every device uplink and the alerts service's messages. alerts: only `alerts/…`, for brokers
+   * that store their own devices' readings (BROKER_INGEST=local); the uplink subscriptions an earlier
+   * `all` left in the session are dropped.
+   */
+  INGEST_SUBSCRIBE: z.enum(['all', 'alerts']).default('all'),
   METRICS_PORT: env.port(9465),
   METRICS_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.string().default('info'),

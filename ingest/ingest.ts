@@ -128,7 +128,7 @@ export function createIngest(deps: IngestDeps) {
   const encoder = createLineEncoder()
 
   const spool = createSpool({
-    dir: join(config.DATA_DIR, 'ingest', 'spool'),
+    dir: config.INGEST_SPOOL_DIR ?? join(config.DATA_DIR, 'ingest', 'spool'),
     maxBytes: config.INGEST_SPOOL_MAX_BYTES,
     segmentBytes: config.INGEST_SPOOL_SEGMENT_BYTES,
     logger: log.child({ part: 'spool' }),

@@ -96,10 +96,11 @@ const subscriber = createMqttSubscriber({
   isCleanSession: false,
   keepaliveS: config.MQTT_KEEPALIVE_S,
   maxUnacked: config.MQTT_MAX_UNACKED,
-  subscriptions: [...uplinkFilters(), `${ALERTS_TOPIC_PREFIX}/#`].map((topic) => ({
-    topic,
-    qos: 1 as const,
-  })),
+  subscriptions: [
+    ...(config.INGEST_SUBSCRIBE === 'all' ? uplinkFilters() : []),
+    `${ALERTS_TOPIC_PREFIX}/#`,
+  ].map((topic) => ({ topic, qos: 1 as const })),
+  unsubscriptions: config.INGEST_SUBSCRIBE === 'all' ? [] : uplinkFilters(),
   logger,
   onMessage(message, ack) {
     take(message).then(ack, (err: unknown) => {
@@ -164,7 +165,10 @@ try {
   await new Promise<void>((resolve) =>
     metricsServer?.listen(config.METRICS_PORT, config.METRICS_HOST, resolve),
   )
-  log.info({ mqtt: config.MQTT_URL, clientId }, 'connecting to the broker')
+  log.info(
+    { mqtt: config.MQTT_URL, clientId, subscribe: config.INGEST_SUBSCRIBE },
+    'connecting to the broker',
+  )
   await subscriber.start()
   log.info('ingest running')
 } catch (err) {

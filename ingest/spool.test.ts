@@ -1,9 +1,20 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import {
+  appendFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { silentLogger } from '../domain/logger.ts'
 import { createSpool, type SpoolOptions } from './spool.ts'
+import { processStartTime } from './spool-owner.ts'
 
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'spool-test-'))
@@ -191,6 +202,40 @@ describe('spool', () => {
     const again = spoolIn(dir)
     await again.open()
     expect(await drain(again)).toEqual(batch(2, 2))
+    await again.close()
+  })
+})
+
+describe('spool ownership (one process per folder)', () => {
+  it('refuses a folder a live process holds, takes over one whose process is gone, and lets go at close', async () => {
+    const dir = tempDir()
+    // Another live process (a sleeping child) holds the folder, as a second broker would.
+    const other = spawn('sleep', ['30'])
+    onTestFinished(() => {
+      other.kill('SIGKILL')
+    })
+    const pid = other.pid ?? 0
+    writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid, startedAt: processStartTime(pid) }))
+    const refused = spoolIn(dir).open()
+    await expect(refused).rejects.toMatchObject({ code: 'SPOOL_LOCKED' })
+    await expect(refused).rejects.toThrow(`in use by process ${pid}`)
+
+    // The same pid with another start time is a reused pid, not the owner: taken over.
+    writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid, startedAt: '1' }))
+    const spool = spoolIn(dir)
+    await spool.open()
+    expect(JSON.parse(readFileSync(join(dir, 'owner.json'), 'utf8'))).toMatchObject({ pid: process.pid })
+    await spool.append(batch(0, 2))
+    await spool.close()
+    expect(existsSync(join(dir, 'owner.json'))).toBe(false)
+
+    // Left by a crashed process (gone): taken over, and what it spooled is still there.
+    other.kill('SIGKILL')
+    await new Promise((resolve) => other.once('exit', resolve))
+    writeFileSync(join(dir, 'owner.json'), JSON.stringify({ pid, startedAt: null }))
+    const again = spoolIn(dir)
+    await again.open()
+    expect(await drain(again)).toEqual(batch(0, 2))
     await again.close()
   })
 })

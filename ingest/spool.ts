@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { DomainError } from '../domain/errors.ts'
 import type { Logger } from '../domain/logger.ts'
+import { claimSpool } from './spool-owner.ts'
 
 const MAGIC = 0x3150534c // 'LSP1' read as little-endian u32
 const HEADER_BYTES = 24
@@ -120,6 +121,7 @@ export function createSpool(options: SpoolOptions) {
   let isWriting = false
   let isOpen = false
   let isClosing = false
+  let releaseOwnership: (() => Promise<void>) | null = null
   const spaceWaiters: Array<() => void> = []
   // File mutations (writes, deletions) run one after another.
   let chain: Promise<unknown> = Promise.resolve()
@@ -249,62 +251,74 @@ export function createSpool(options: SpoolOptions) {
     return buffer
   }
 
+  /** Rebuilds the index from the segments on disk, cutting a torn tail, deleting consumed segments. */
+  async function recover(): Promise<void> {
+    const cursor = await readCursor()
+    const segments = (await readdir(dir))
+      .map((name) => SEGMENT_PATTERN.exec(name)?.[1])
+      .filter((n): n is string => n !== undefined)
+      .map(Number)
+      .sort((a, b) => a - b)
+    index = []
+    head = 0
+    liveLines = 0
+    liveBytes = 0
+    for (const [i, segment] of segments.entries()) {
+      const file = join(dir, segmentName(segment))
+      segmentsOnDisk.add(segment)
+      const data = await readFile(file)
+      const { records, validBytes } = parseSegment(data)
+      if (validBytes < data.length) {
+        const isLast = i === segments.length - 1
+        if (isLast) {
+          logger.warn(
+            { segment, tornBytes: data.length - validBytes },
+            'spool: cutting a record torn by a crash (it was never acknowledged)',
+          )
+        } else {
+          logger.error(
+            { segment, corruptBytes: data.length - validBytes },
+            'spool: corrupt data in the middle of the spool; the rest of this segment is skipped',
+          )
+        }
+        const handle = await open(file, 'r+')
+        try {
+          await handle.truncate(validBytes)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+      }
+      for (const record of records) {
+        const isConsumed =
+          segment < cursor.segment || (segment === cursor.segment && record.offset < cursor.offset)
+        if (isConsumed) continue
+        index.push({ segment, ...record })
+        liveLines += record.lines
+        liveBytes += record.size
+      }
+      nextSegment = Math.max(nextSegment, segment + 1)
+    }
+    // Numbers keep growing across runs: a new segment must never sort before the cursor.
+    nextSegment = Math.max(nextSegment, cursor.segment + 1)
+    // Segments holding nothing unconsumed are done with.
+    const live = new Set(index.map((e) => e.segment))
+    for (const segment of segments) if (!live.has(segment)) await deleteSegment(segment)
+  }
+
   return {
     /** Creates the folder, recovers what a previous run left (cutting a torn tail), deletes consumed segments. */
     async open(): Promise<void> {
       if (isOpen) return
       await mkdir(dir, { recursive: true })
-      const cursor = await readCursor()
-      const segments = (await readdir(dir))
-        .map((name) => SEGMENT_PATTERN.exec(name)?.[1])
-        .filter((n): n is string => n !== undefined)
-        .map(Number)
-        .sort((a, b) => a - b)
-      index = []
-      head = 0
-      liveLines = 0
-      liveBytes = 0
-      for (const [i, segment] of segments.entries()) {
-        const file = join(dir, segmentName(segment))
-        segmentsOnDisk.add(segment)
-        const data = await readFile(file)
-        const { records, validBytes } = parseSegment(data)
-        if (validBytes < data.length) {
-          const isLast = i === segments.length - 1
-          if (isLast) {
-            logger.warn(
-              { segment, tornBytes: data.length - validBytes },
-              'spool: cutting a record torn by a crash (it was never acknowledged)',
-            )
-          } else {
-            logger.error(
-              { segment, corruptBytes: data.length - validBytes },
-              'spool: corrupt data in the middle of the spool; the rest of this segment is skipped',
-            )
-          }
-          const handle = await open(file, 'r+')
-          try {
-            await handle.truncate(validBytes)
-            await handle.sync()
-          } finally {
-            await handle.close()
-          }
-        }
-        for (const record of records) {
-          const isConsumed =
-            segment < cursor.segment || (segment === cursor.segment && record.offset < cursor.offset)
-          if (isConsumed) continue
-          index.push({ segment, ...record })
-          liveLines += record.lines
-          liveBytes += record.size
-        }
-        nextSegment = Math.max(nextSegment, segment + 1)
+      releaseOwnership = await claimSpool(dir)
+      try {
+        await recover()
+      } catch (err) {
+        await releaseOwnership()
+        releaseOwnership = null
+        throw err
       }
-      // Numbers keep growing across runs: a new segment must never sort before the cursor.
-      nextSegment = Math.max(nextSegment, cursor.segment + 1)
-      // Segments holding nothing unconsumed are done with.
-      const live = new Set(index.map((e) => e.segment))
-      for (const segment of segments) if (!live.has(segment)) await deleteSegment(segment)
       isOpen = true
       if (index.length > 0) {
         logger.info(
@@ -408,6 +422,8 @@ export function createSpool(options: SpoolOptions) {
         for (const handle of readHandles.values()) await handle.close()
         readHandles.clear()
       })
+      await releaseOwnership?.()
+      releaseOwnership = null
       isOpen = false
       isClosing = false
     },
