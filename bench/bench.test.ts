@@ -67,32 +67,39 @@ describe('npm run bench -- --smoke', () => {
     })
   }
 
-  it('connections --brokers 2 (split deployment: Redis, two brokers, ingest, alerts) completes', {
-    timeout: 240_000,
-  }, async () => {
-    const cache = mkdtempSync(join(tmpdir(), 'bench-smoke-cache-'))
-    onTestFinished(() => rmSync(cache, { recursive: true, force: true }))
-    const { code, stdout, stderr } = await runBench([
-      '--smoke',
-      '--profile',
-      'connections',
-      '--brokers',
-      '2',
-      '--json',
-      '--cache-dir',
-      cache,
-    ])
-    expect(code, stderr.slice(-3000)).toBe(0)
-    const result = JSON.parse(stdout) as { rows: Row[]; failures: string[] }
-    expect(result.failures).toEqual([])
-    const [row] = result.rows
-    expect(row?.size).toContain('2 brokers')
-    expect(row?.acked).toBeGreaterThan(0)
-    // Acknowledged means "in Redis" here: the run waits until InfluxDB holds every one.
-    expect(row?.lost).toBe(0)
-    expect(row?.stored ?? 0).toBeGreaterThanOrEqual(row?.acked ?? 1)
-    for (const name of ['broker1', 'broker2', 'ingest', 'alerts', 'redis']) {
-      expect(row?.extra[`${name}PeakRssMiB`]).toBeGreaterThan(0)
-    }
-  })
+  for (const mode of ['brokers', 'subscriber'] as const) {
+    it(`connections --brokers 2 --cluster-ingest ${mode} (Redis, two brokers, ingest, alerts) completes`, {
+      timeout: 240_000,
+    }, async () => {
+      const cache = mkdtempSync(join(tmpdir(), 'bench-smoke-cache-'))
+      onTestFinished(() => rmSync(cache, { recursive: true, force: true }))
+      const { code, stdout, stderr } = await runBench([
+        '--smoke',
+        '--profile',
+        'connections',
+        '--brokers',
+        '2',
+        '--cluster-ingest',
+        mode,
+        '--json',
+        '--cache-dir',
+        cache,
+      ])
+      expect(code, stderr.slice(-3000)).toBe(0)
+      const result = JSON.parse(stdout) as { rows: Row[]; failures: string[] }
+      expect(result.failures).toEqual([])
+      const [row] = result.rows
+      expect(row?.size).toContain('2 brokers')
+      expect(row?.size).toContain(mode === 'brokers' ? 'each storing its devices' : 'one ingest subscriber')
+      expect(row?.acked).toBeGreaterThan(0)
+      // The run waits until InfluxDB holds every acknowledged reading (in Redis only, with a subscriber).
+      expect(row?.lost).toBe(0)
+      expect(row?.stored ?? 0).toBeGreaterThanOrEqual(row?.acked ?? 1)
+      // Stored lines counted where they were written: by the brokers, or by the ingest process.
+      expect(row?.readingsPerS ?? 0).toBeGreaterThan(0)
+      for (const name of ['broker1', 'broker2', 'ingest', 'alerts', 'redis']) {
+        expect(row?.extra[`${name}PeakRssMiB`]).toBeGreaterThan(0)
+      }
+    })
+  }
 })

@@ -10,6 +10,7 @@
  *     district:    [--elevators 10000] [--scales 10000] [--duration 300] [--warmup 75] [--start-spread 60]
  *                  [--trapped-every 3] [--trapped-after 5] [--hour 8]
  *     connections: [--connections 50000] [--hold 60] [--connect-concurrency 32] [--brokers 1] [--status-period S]
+ *                  [--cluster-ingest brokers|subscriber]
  *     all:         [--secret-cost production|scrypt|fast] [--generators N] [--source-addresses 8]
  *                  [--cpu-prof DIR] [--platform-node-options "…"] [--cache-dir DIR] [--seed bench]
  */
@@ -43,7 +44,10 @@ district:    --elevators 10000 --scales 10000 --duration 300 (s) --warmup 75 (s,
 connections: --connections 50000 --hold 60 (s) --connect-concurrency 32 (per generator)
              --brokers N (1: the platform as one process; N > 1: a split deployment on this node:
                Redis, N brokers, ingest and alerts as processes of their own, devices spread over the brokers)
-             --status-period S (every device's status period in s, for a lower reporting rate; default the registry's)`
+             --status-period S (every device's status period in s, for a lower reporting rate; default the registry's)
+             --cluster-ingest brokers|subscriber (with --brokers N > 1; brokers, the default: each broker stores
+               its own devices' readings, BROKER_INGEST=local; subscriber: one ingest process takes the
+               whole stream through its Redis session)`
 
 const { values } = parseArgs({
   options: {
@@ -75,6 +79,7 @@ const { values } = parseArgs({
     'connect-concurrency': { type: 'string', default: '32' },
     brokers: { type: 'string', default: '1' },
     'status-period': { type: 'string', default: '0' },
+    'cluster-ingest': { type: 'string', default: 'brokers' },
     help: { type: 'boolean', default: false },
   },
 })
@@ -101,6 +106,12 @@ function num(value: string | undefined, full: number, small: number): number {
     process.exit(2)
   }
   return n
+}
+
+function clusterIngestOf(value: string | undefined): 'brokers' | 'subscriber' {
+  if (value === 'brokers' || value === 'subscriber') return value
+  process.stderr.write(`--cluster-ingest: brokers or subscriber, not ${value}\n`)
+  process.exit(2)
 }
 
 const SECRET_COSTS: readonly SecretCost[] = ['production', 'scrypt', 'fast']
@@ -142,6 +153,7 @@ const options: BenchOptions = {
     connectConcurrency: num(values['connect-concurrency'], 32, 32),
     brokers: Math.max(1, Math.floor(num(values.brokers, 1, 1))),
     statusPeriodS: num(values['status-period'], 0, 0),
+    clusterIngest: clusterIngestOf(values['cluster-ingest']),
   },
 }
 

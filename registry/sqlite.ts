@@ -24,10 +24,15 @@ export function openSqlite(file: string, migrations: readonly Migration[]): Sqli
 }
 
 function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
-  const current = Number(db.pragma('user_version', { simple: true }))
-  const pending = migrations.filter((m) => m.version > current).sort((a, b) => a.version - b.version)
-  if (pending.length === 0) return
+  const version = (): number => Number(db.pragma('user_version', { simple: true }))
+  const latest = Math.max(0, ...migrations.map((m) => m.version))
+  if (version() >= latest) return
+  // The version is read again under the write lock (IMMEDIATE): processes that open a new file at
+  // once (the brokers of a cluster starting together) would otherwise all see version 0, and each
+  // after the first would run CREATE TABLE again on the tables the first had made.
   db.transaction(() => {
+    const current = version()
+    const pending = migrations.filter((m) => m.version > current).sort((a, b) => a.version - b.version)
     for (const migration of pending) {
       db.exec(migration.sql)
       db.pragma(`user_version = ${migration.version}`)

@@ -3,10 +3,12 @@
  * redis-server (loopback, a temporary folder, stopped by its PID), N brokers (broker/main.ts with the
  * same REDIS_URL and DATA_DIR, each on its own MQTT port), and ingest and alerts as processes of their
  * own (ingest/main.ts, alerts/main.ts) subscribing over MQTT with their service accounts. Each is a
- * process of its own, so each one's CPU, memory and open files are its own. Ingest writes to InfluxDB
- * through `influxUrl` (the benchmark's recording proxy).
+ * process of its own, so each one's CPU, memory and open files are its own. With `ingestInBrokers` each
+ * broker stores its own devices' readings and the ingest process only the alerts service's messages.
+ * Everything writes to InfluxDB through `influxUrl` (the benchmark's recording proxy).
  */
 
+import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { type LocalRedis, startLocalRedis } from '../../broker/local-redis.ts'
 import { freePort } from '../../platform/local-influxd.ts'
@@ -20,6 +22,10 @@ export type SplitPlatform = {
   pids: Record<string, number | undefined>
   ingestMetricsUrl: string
   brokerMetricsUrls: string[]
+  /** Every process that writes readings to InfluxDB (sum their ingest_written_total). */
+  storingMetricsUrls: string[]
+  /** True when the brokers store their devices' readings (a device's PUBACK means stored). */
+  ingestInBrokers: boolean
   /**
    * Messages queued in Redis for each service account's session (aedes-persistence-redis's
    * `outgoing:{clientId}` list): sent and not yet acknowledged, or never delivered to it.
@@ -57,6 +63,11 @@ export async function startSplitPlatform(options: {
   influxUrl: string
   influxDb: string
   passwords: { ingest: string; alerts: string; alertsPub: string }
+  /**
+   * Each broker stores its own devices' readings (BROKER_INGEST=local, a spool of its own) and the
+   * ingest process takes `alerts/…` only; false: ingest takes the whole stream over MQTT.
+   */
+  ingestInBrokers: boolean
   /** Environment every service gets on top (LOG_LEVEL …). */
   env?: Record<string, string>
   nodeArgs?: string[]
@@ -82,6 +93,11 @@ export async function startSplitPlatform(options: {
       LOG_LEVEL: 'info',
       ...options.env,
     }
+    const influx = {
+      INFLUX_URL: options.influxUrl,
+      INFLUX_API: '1',
+      INFLUX_DB: options.influxDb,
+    }
     const brokerPorts: number[] = []
     const brokerMetricsUrls: string[] = []
     const started: PlatformProcess[] = []
@@ -101,6 +117,13 @@ export async function startSplitPlatform(options: {
             MQTT_HOST: '127.0.0.1',
             METRICS_PORT: String(metricsPort),
             REDIS_URL: redis?.url ?? '',
+            ...(options.ingestInBrokers
+              ? {
+                  ...influx,
+                  BROKER_INGEST: 'local',
+                  INGEST_SPOOL_DIR: join(options.dataDir, 'ingest', `spool-broker${i + 1}`),
+                }
+              : {}),
           },
         })
         started[i] = p
@@ -125,9 +148,8 @@ export async function startSplitPlatform(options: {
         MQTT_URL: mqttUrl(0),
         MQTT_USERNAME: 'svc-ingest',
         MQTT_PASSWORD: options.passwords.ingest,
-        INFLUX_URL: options.influxUrl,
-        INFLUX_API: '1',
-        INFLUX_DB: options.influxDb,
+        ...influx,
+        INGEST_SUBSCRIBE: options.ingestInBrokers ? 'alerts' : 'all',
         METRICS_PORT: String(ingestMetricsPort),
         METRICS_HOST: '127.0.0.1',
       },
@@ -159,6 +181,10 @@ export async function startSplitPlatform(options: {
       pids,
       ingestMetricsUrl: `http://127.0.0.1:${ingestMetricsPort}/metrics`,
       brokerMetricsUrls,
+      storingMetricsUrls: options.ingestInBrokers
+        ? [...brokerMetricsUrls, `http://127.0.0.1:${ingestMetricsPort}/metrics`]
+        : [`http://127.0.0.1:${ingestMetricsPort}/metrics`],
+      ingestInBrokers: options.ingestInBrokers,
       exited() {
         for (const [name, p] of processes) if (!p.isRunning()) return name
         return redis?.isRunning() === false ? 'redis' : null

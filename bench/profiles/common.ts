@@ -38,6 +38,12 @@ export type BenchOptions = {
     brokers: number
     /** > 0: every device's status period, seconds (a lower or higher reporting rate); 0: the registry's. */
     statusPeriodS: number
+    /**
+     * Split deployment only. brokers: each broker stores its own devices' readings (BROKER_INGEST=local),
+     * the ingest process takes `alerts/…` only. subscriber: one ingest process takes the whole stream
+     * through its Redis session (the cluster as it was before stop 12).
+     */
+    clusterIngest: 'brokers' | 'subscriber'
   }
   seed: string
 }

@@ -8,8 +8,9 @@
  *
  * `brokers` > 1 runs the platform as a split deployment on this node instead of one process
  * (split-platform.ts: Redis, N brokers, ingest, alerts), devices spread over the brokers' ports: each
- * process has its own open-files limit. A PUBACK then means "in Redis", so publish -> stored is taken
- * from a traced sample of devices (influx-proxy.ts). `statusPeriodS` > 0 overrides every device's
+ * process has its own open-files limit. Each broker stores its own devices' readings (BROKER_INGEST=local)
+ * unless `clusterIngest` is 'subscriber', where a PUBACK means "in Redis": publish -> stored is taken
+ * from a traced sample of devices (influx-proxy.ts) either way. `statusPeriodS` > 0 overrides every device's
  * status period (a lower reporting rate).
  */
 import { join } from 'node:path'
@@ -246,6 +247,7 @@ async function clusterRun(
       influxUrl: proxy.url,
       influxDb: influx.db,
       passwords,
+      ingestInBrokers: c.clusterIngest === 'brokers',
       nodeArgs: o.platformNodeArgs,
     })
     const split = platform
@@ -303,7 +305,13 @@ async function clusterRun(
       { ...split.pids, influxd: influx.pid, gen: running.pids()[0] },
       WINDOW_MS,
     )
-    const ingestBefore = await scrapeMetrics(split.ingestMetricsUrl)
+    const writtenNow = async (): Promise<number> => {
+      let sum = 0
+      for (const url of split.storingMetricsUrls)
+        sum += (await scrapeMetrics(url)).get('ingest_written_total') ?? 0
+      return sum
+    }
+    const writtenBefore = await writtenNow()
     const publishedAtGo = running.progress().published
     const started = performance.now()
     const goAt = Date.now()
@@ -312,7 +320,7 @@ async function clusterRun(
     const gone = split.exited()
     if (gone !== null) throw new Error(`${gone} exited during the run:\n${split.output(gone)}`)
     const publishedAtEnd = running.progress().published
-    const ingestAfter = await scrapeMetrics(split.ingestMetricsUrl)
+    const writtenAfter = await writtenNow()
     const holdS = (performance.now() - started) / 1000
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
@@ -322,8 +330,8 @@ async function clusterRun(
     )
     const influxd = figures(watch, 'influxd', wallS)
     const generator = sumFigures(generatorNames.map((n) => figures(watch, n, wallS)))
-    const written =
-      (ingestAfter.get('ingest_written_total') ?? 0) - (ingestBefore.get('ingest_written_total') ?? 0)
+    const written = writtenAfter - writtenBefore
+    const ackMeans = split.ingestInBrokers ? "in InfluxDB or a broker's spool" : 'in Redis'
     // Acknowledged means "in Redis": wait until InfluxDB holds as many, or nothing moves for 60 s, or
     // 5 minutes passed (a cluster that fell behind: what is missing then is reported as lost).
     const drainStarted = performance.now()
@@ -382,7 +390,7 @@ async function clusterRun(
       target: 'platform',
       run,
       size:
-        `${c.devices} devices tried, ${c.brokers} brokers, ${c.holdS} s held` +
+        `${c.devices} devices tried, ${c.brokers} brokers (${split.ingestInBrokers ? 'each storing its devices' : 'one ingest subscriber'}), ${c.holdS} s held` +
         (c.statusPeriodS > 0 ? `, status every ${c.statusPeriodS} s` : ''),
       readingsPerS: written / holdS,
       published: result.published,
@@ -418,14 +426,14 @@ async function clusterRun(
         ...processExtra,
       },
       notes: [
-        `stored ${stored} of ${result.acked} acknowledged (in Redis) (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped); InfluxDB caught up ${drainS.toFixed(1)} s after the load stopped`,
+        `stored ${stored} of ${result.acked} acknowledged (${ackMeans}) (${result.published} published, ${result.unacked} unacknowledged, ${result.publishFailed} failed when their connection dropped); InfluxDB caught up ${drainS.toFixed(1)} s after the load stopped`,
         `still queued in Redis for the subscribers' sessions once InfluxDB stopped moving: ${
           Object.entries(queued)
             .map(([k, v]) => `${k} ${v}`)
             .join(', ') || 'unknown'
         }`,
-        `offered ${Math.round((publishedAtEnd - publishedAtGo) / holdS)} readings/s, stored ${Math.round(written / holdS)} lines/s (ingest_written_total) over the ${Math.round(holdS)} s hold`,
-        `publish -> stored of ${latency.data().total} traced readings (1 device in ${TRACE_EVERY}; ${notSeen} not seen at the InfluxDB proxy); publish -> PUBACK (in Redis) p50 ${puback.p50.toFixed(1)} ms, p99 ${puback.p99.toFixed(1)} ms`,
+        `offered ${Math.round((publishedAtEnd - publishedAtGo) / holdS)} readings/s, stored ${Math.round(written / holdS)} lines/s (ingest_written_total, ${split.ingestInBrokers ? "the brokers' and ingest's" : "ingest's"}) over the ${Math.round(holdS)} s hold`,
+        `publish -> stored of ${latency.data().total} traced readings (1 device in ${TRACE_EVERY}; ${notSeen} not seen at the InfluxDB proxy); publish -> PUBACK (${ackMeans}) p50 ${puback.p50.toFixed(1)} ms, p99 ${puback.p99.toFixed(1)} ms`,
         `per process (CPU over the hold, peak RSS, RSS when all were connected): ${names
           .map(
             (n) =>
