@@ -11,7 +11,6 @@ import { startLocalRedis } from './local-redis.ts'
 import { mosquitto } from './testing.ts'
 
 const MAIN = join(import.meta.dirname, 'main.ts')
-const TSX = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx')
 
 type Running = {
   child: ChildProcess
@@ -21,7 +20,9 @@ type Running = {
 }
 
 function run(env: Record<string, string>): Running {
-  const child = spawn(TSX, [MAIN], {
+  // node itself with tsx's loader, not the tsx binary: a SIGKILL at a failed test's end must reach the
+  // process that runs the broker, not a wrapper that would leave it orphaned (and holding its port).
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
     env: { PATH: process.env.PATH ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -9,7 +9,6 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
 
-const TSX = join(import.meta.dirname, '..', 'node_modules', '.bin', 'tsx')
 const PROCESSES = 4
 
 /** Opens FILE at wall-clock START with a migration slow enough (a big insert) for the others to arrive. */
@@ -28,7 +27,9 @@ db.close()
 `
 
 function run(script: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(TSX, [script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
