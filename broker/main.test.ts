@@ -55,6 +55,18 @@ async function waitFor<T>(fn: () => T | undefined, timeoutMs = 20_000): Promise<
   }
 }
 
+/** A DATA_DIR with a Redis of its own and a registry holding one firm and one site (closed by the caller). */
+async function clusterFolder() {
+  const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  const redis = await startLocalRedis({ dir: join(dir, 'redis') })
+  onTestFinished(() => redis.stop())
+  const registry = createRegistry({ file: registryFile(dir) })
+  registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
+  registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
+  return { dir, redis, registry }
+}
+
 describe('broker/main.ts', () => {
   it('runs the broker alone over the registry in DATA_DIR and stops on SIGTERM with exit 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
@@ -94,13 +106,7 @@ describe('broker/main.ts', () => {
   })
 
   it('with REDIS_URL, two broker processes share messages and sessions, and stop with exit 0', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-    const redis = await startLocalRedis({ dir: join(dir, 'redis') })
-    onTestFinished(() => redis.stop())
-    const registry = createRegistry({ file: registryFile(dir) })
-    registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
-    registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
+    const { dir, redis, registry } = await clusterFolder()
     registry.createElevator({
       id: 'el-1',
       siteId: 'site-1',
@@ -157,13 +163,7 @@ describe('broker/main.ts', () => {
   it("with BROKER_INGEST=local, each broker of a cluster stores its own devices' readings before their PUBACK", async () => {
     const influxUrl = inject('influxUrl')
     const db = await createTestDatabase(influxUrl, 'broker_local_ingest')
-    const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-    const redis = await startLocalRedis({ dir: join(dir, 'redis') })
-    onTestFinished(() => redis.stop())
-    const registry = createRegistry({ file: registryFile(dir) })
-    registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
-    registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
+    const { dir, redis, registry } = await clusterFolder()
     const secrets: Record<string, string> = {}
     for (const [i, id] of ['el-1', 'el-2'].entries()) {
       registry.createElevator({

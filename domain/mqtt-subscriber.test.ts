@@ -47,6 +47,23 @@ async function startBroker(registry: Registry, port = 0): Promise<Broker> {
   return broker
 }
 
+/** A broker with el-1 and the svc-test account; the subscriber options every test shares. */
+async function startWithService() {
+  const { registry, devicePassword, servicePassword } = await setup()
+  const broker = await startBroker(registry)
+  onTestFinished(() => broker.stop())
+  const url = `mqtt://127.0.0.1:${broker.port()}`
+  const base = {
+    url,
+    clientId: 'svc-test',
+    username: 'svc-test',
+    password: servicePassword,
+    logger: silentLogger(),
+    drainTimeoutMs: 200,
+  }
+  return { url, devicePassword, base, broker }
+}
+
 async function publishAll(url: string, password: string, from: number, count: number): Promise<void> {
   const device = await mqtt.connectAsync(url, {
     clientId: 'el-1',
@@ -74,19 +91,8 @@ async function until(check: () => boolean, what: string): Promise<void> {
 
 describe('mqtt subscriber', () => {
   it('holds acknowledgements until told, and gets back on its persistent session what it did not acknowledge', async () => {
-    const { registry, devicePassword, servicePassword } = await setup()
-    const broker = await startBroker(registry)
-    onTestFinished(() => broker.stop())
-    const url = `mqtt://127.0.0.1:${broker.port()}`
-    const base = {
-      url,
-      clientId: 'svc-test',
-      username: 'svc-test',
-      password: servicePassword,
-      subscriptions: uplinkFilters().map((topic) => ({ topic, qos: 1 as const })),
-      logger: silentLogger(),
-      drainTimeoutMs: 200,
-    }
+    const { url, devicePassword, base: service } = await startWithService()
+    const base = { ...service, subscriptions: uplinkFilters().map((topic) => ({ topic, qos: 1 as const })) }
 
     const first: SubscribedMessage[] = []
     const acks: Array<() => void> = []
@@ -129,18 +135,7 @@ describe('mqtt subscriber', () => {
   })
 
   it('drops the subscriptions an earlier configuration left in its persistent session', async () => {
-    const { registry, devicePassword, servicePassword } = await setup()
-    const broker = await startBroker(registry)
-    onTestFinished(() => broker.stop())
-    const url = `mqtt://127.0.0.1:${broker.port()}`
-    const base = {
-      url,
-      clientId: 'svc-test',
-      username: 'svc-test',
-      password: servicePassword,
-      logger: silentLogger(),
-      drainTimeoutMs: 200,
-    }
+    const { url, devicePassword, base, broker } = await startWithService()
     // As ingest with INGEST_SUBSCRIBE=all: every uplink, in a persistent session.
     const before = createMqttSubscriber({
       ...base,
