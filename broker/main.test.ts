@@ -1,11 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { describe, expect, inject, it, onTestFinished } from 'vitest'
 import { countsByDevice } from '../ingest/testing.ts'
 import { createRegistry, registryFile } from '../registry/registry.ts'
-import { createTestDatabase } from '../test/support/influxd.ts'
+import { createTestDatabase, freePort } from '../test/support/influxd.ts'
 import { NORMAL_ELEVATOR_STATUS } from '../test/support/payloads.ts'
 import { startLocalRedis } from './local-redis.ts'
 import { mosquitto } from './testing.ts'
@@ -55,34 +56,42 @@ async function waitFor<T>(fn: () => T | undefined, timeoutMs = 20_000): Promise<
   }
 }
 
-/** A DATA_DIR with a Redis of its own and a registry holding one firm and one site (closed by the caller). */
-async function clusterFolder() {
+/**
+ * A DATA_DIR whose registry holds one firm, one site and the elevators `ids` (registration codes in
+ * order), with the elevators' secrets; the registry is closed, as the broker processes open their own.
+ */
+async function dataFolder(ids: readonly string[] = ['el-1']) {
   const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-  const redis = await startLocalRedis({ dir: join(dir, 'redis') })
-  onTestFinished(() => redis.stop())
   const registry = createRegistry({ file: registryFile(dir) })
   registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
   registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
-  return { dir, redis, registry }
+  const secrets: Record<string, string> = {}
+  for (const [i, id] of ids.entries()) {
+    registry.createElevator({
+      id,
+      siteId: 'site-1',
+      tenantId: 'firm-a',
+      registrationCode: `3110420100202100000${i + 1}`,
+      ratedSpeedMps: 1,
+      floors: 6,
+    })
+    secrets[id] = await registry.issueDeviceSecret(id)
+  }
+  return { dir, registry, secrets }
+}
+
+/** A Redis of its own in `dir`, stopped at the test's end. */
+async function redisIn(dir: string) {
+  const redis = await startLocalRedis({ dir: join(dir, 'redis') })
+  onTestFinished(() => redis.stop())
+  return redis
 }
 
 describe('broker/main.ts', () => {
   it('runs the broker alone over the registry in DATA_DIR and stops on SIGTERM with exit 0', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'broker-main-'))
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-    const registry = createRegistry({ file: registryFile(dir) })
-    registry.createTenant({ id: 'firm-a', name: 'Firm A', kind: 'maintenance_firm' })
-    registry.createSite({ id: 'site-1', name: 'Market', category: 'market', address: 'Qiaokou' })
-    registry.createElevator({
-      id: 'el-1',
-      siteId: 'site-1',
-      tenantId: 'firm-a',
-      registrationCode: '31104201002021000001',
-      ratedSpeedMps: 1,
-      floors: 6,
-    })
-    const secret = await registry.issueDeviceSecret('el-1')
+    const { dir, registry, secrets } = await dataFolder()
+    const secret = secrets['el-1'] ?? ''
     registry.close()
 
     const broker = run({ DATA_DIR: dir, MQTT_PORT: '0', MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'info' })
@@ -106,16 +115,9 @@ describe('broker/main.ts', () => {
   })
 
   it('with REDIS_URL, two broker processes share messages and sessions, and stop with exit 0', async () => {
-    const { dir, redis, registry } = await clusterFolder()
-    registry.createElevator({
-      id: 'el-1',
-      siteId: 'site-1',
-      tenantId: 'firm-a',
-      registrationCode: '31104201002021000001',
-      ratedSpeedMps: 1,
-      floors: 6,
-    })
-    const secret = await registry.issueDeviceSecret('el-1')
+    const { dir, registry, secrets } = await dataFolder()
+    const redis = await redisIn(dir)
+    const secret = secrets['el-1'] ?? ''
     const ingestSecret = await registry.createServiceAccount('svc-ingest')
     registry.close()
 
@@ -163,19 +165,8 @@ describe('broker/main.ts', () => {
   it("with BROKER_INGEST=local, each broker of a cluster stores its own devices' readings before their PUBACK", async () => {
     const influxUrl = inject('influxUrl')
     const db = await createTestDatabase(influxUrl, 'broker_local_ingest')
-    const { dir, redis, registry } = await clusterFolder()
-    const secrets: Record<string, string> = {}
-    for (const [i, id] of ['el-1', 'el-2'].entries()) {
-      registry.createElevator({
-        id,
-        siteId: 'site-1',
-        tenantId: 'firm-a',
-        registrationCode: `3110420100202100000${i + 1}`,
-        ratedSpeedMps: 1,
-        floors: 6,
-      })
-      secrets[id] = await registry.issueDeviceSecret(id)
-    }
+    const { dir, registry, secrets } = await dataFolder(['el-1', 'el-2'])
+    const redis = await redisIn(dir)
     const alertsSecret = await registry.createServiceAccount('svc-alerts')
     registry.close()
 
@@ -245,6 +236,58 @@ describe('broker/main.ts', () => {
     expect(await Promise.all(brokers.map((b) => b.exit))).toEqual([0, 0])
     const stored = await countsByDevice(influxUrl, db)
     expect([stored.get('el-1'), stored.get('el-2')]).toEqual([1, 1])
+  })
+
+  it('with BROKER_INGEST=local, what it spooled before a SIGKILL reaches InfluxDB once after its restart', async () => {
+    const influxUrl = inject('influxUrl')
+    const db = await createTestDatabase(influxUrl, 'broker_local_kill')
+    const { dir, registry, secrets } = await dataFolder()
+    const secret = secrets['el-1'] ?? ''
+    registry.close()
+    const env = (url: string) => ({
+      DATA_DIR: dir,
+      MQTT_PORT: '0',
+      MQTT_HOST: '127.0.0.1',
+      LOG_LEVEL: 'info',
+      BROKER_INGEST: 'local',
+      INGEST_SPOOL_DIR: join(dir, 'spool-broker1'),
+      INFLUX_URL: url,
+      INFLUX_API: '1',
+      INFLUX_DB: db,
+      INGEST_HEALTH_INTERVAL_MS: '0',
+      INGEST_RETRY_MIN_MS: '100',
+    })
+    // InfluxDB away (nothing listens there): every reading is acknowledged from the fsync'd spool.
+    const first = run(env(`http://127.0.0.1:${await freePort()}`))
+    const port = (await waitFor(() => first.lines.find((l) => l.msg === 'broker listening'))).port
+    const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${String(port)}`, {
+      clientId: 'el-1',
+      username: 'el-1',
+      password: secret,
+      reconnectPeriod: 0,
+    })
+    const t0 = Date.now()
+    for (let seq = 1; seq <= 30; seq++) {
+      const payload = JSON.stringify({ ...NORMAL_ELEVATOR_STATUS, ts: t0 + seq, seq })
+      await device.publishAsync('v1/elevators/el-1/status', payload, { qos: 1 })
+    }
+    device.end(true)
+    first.child.kill('SIGKILL')
+    expect(await first.exit).toBe(null)
+    expect(existsSync(join(dir, 'spool-broker1', 'owner.json'))).toBe(true)
+    expect((await countsByDevice(influxUrl, db)).get('el-1')).toBeUndefined()
+
+    // Restarted on its own spool with InfluxDB back: the dead owner's claim is taken over and replayed.
+    const second = run(env(influxUrl))
+    await waitFor(() => second.lines.find((l) => l.msg === 'broker listening'))
+    const deadline = Date.now() + 20_000
+    while ((await countsByDevice(influxUrl, db)).get('el-1') !== 30 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    second.child.kill('SIGTERM')
+    expect(await second.exit).toBe(0)
+    expect((await countsByDevice(influxUrl, db)).get('el-1')).toBe(30)
+    expect(existsSync(join(dir, 'spool-broker1', 'owner.json'))).toBe(false)
   })
 
   it('prints every configuration problem and exits 1', async () => {
