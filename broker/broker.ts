@@ -501,9 +501,13 @@ export function createBroker(deps: BrokerDeps): Broker {
         case 'service_revoked':
           recheckNamed(change.username)
           break
-        case 'external':
-          for (const client of [...connected]) recheck(client)
+        case 'external': {
+          // Only the names whose access changed in the other process: one pass, no query per client.
+          if (change.accessChanged.length === 0) break
+          const names = new Set(change.accessChanged)
+          for (const client of [...connected]) if (names.has(client.id)) recheck(client)
           break
+        }
         case 'token_revoked':
           break
       }

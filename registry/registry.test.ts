@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isDomainError } from '../domain/errors.ts'
-import { createRegistry } from './registry.ts'
+import { createRegistry, type RegistryChange } from './registry.ts'
 
 function openTemp() {
   const dir = mkdtempSync(join(tmpdir(), 'registry-'))
@@ -166,5 +166,43 @@ describe('registry', () => {
     registry.pollExternalChanges()
     expect(changes).toEqual(['external'])
     expect(registry.getDeviceContext('el-1')?.device.name).toBe('renamed')
+  })
+
+  it('tells whose access changed in another connection, and only that, so brokers re-check only them', async () => {
+    const { registry, dir } = openTemp()
+    seed(registry)
+    registry.createScale({
+      id: 'sc-1',
+      siteId: 'site-1',
+      tenantId: 'firm-a',
+      certificateNo: 'C-1',
+      maxKg: 30,
+      eG: 5,
+    })
+    await registry.issueDeviceSecret('el-1')
+    await registry.issueDeviceSecret('sc-1')
+    const changes: RegistryChange[] = []
+    registry.onChange((c) => changes.push(c))
+    const other = createRegistry({ file: join(dir, 'registry.db') })
+    onTestFinished(() => other.close())
+    // A rename changes nobody's right to connect.
+    other.db.prepare("UPDATE devices SET name = 'renamed' WHERE id = 'el-1'").run()
+    registry.pollExternalChanges()
+    // Each write path that can end a connection: rotation, revocation, service state, a service account.
+    await other.issueDeviceSecret('el-1')
+    other.revokeDevice('sc-1')
+    other.setInService('el-1', false)
+    other.setInService('el-1', false) // no change: not listed again
+    await other.createServiceAccount('svc-x')
+    other.revokeServiceAccount('svc-x')
+    registry.pollExternalChanges()
+    // Plain SQL too (an operator at the sqlite3 prompt): the triggers see it.
+    other.db.prepare("UPDATE device_credentials SET revoked_at = 1 WHERE device_id = 'el-1'").run()
+    registry.pollExternalChanges()
+    expect(changes).toEqual([
+      { type: 'external', accessChanged: [] },
+      { type: 'external', accessChanged: ['el-1', 'sc-1', 'svc-x'] },
+      { type: 'external', accessChanged: ['el-1'] },
+    ])
   })
 })

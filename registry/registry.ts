@@ -117,7 +117,11 @@ export type RegistryChange =
   | { type: 'device_revoked' | 'device_rotated' | 'device_changed'; deviceId: string }
   | { type: 'service_revoked'; username: string }
   | { type: 'token_revoked'; tokenId: string }
-  | { type: 'external' }
+  /**
+   * Another process committed. `accessChanged`: the devices and service accounts whose credentials or
+   * service state changed there since the last poll (re-check those connections, not all of them).
+   */
+  | { type: 'external'; accessChanged: readonly string[] }
 
 export type RegistryOptions = {
   /** Path of the SQLite file, or ':memory:'. */
@@ -287,8 +291,18 @@ export function createRegistry(options: RegistryOptions) {
     const version = dataVersion(db)
     if (version !== seenDataVersion) {
       seenDataVersion = version
-      emit({ type: 'external' })
+      emit({ type: 'external', accessChanged: accessChangesSinceLastPoll() })
     }
+  }
+
+  let lastAccessChange = Number((db.prepare('SELECT max(id) AS id FROM access_changes').get() as Row).id ?? 0)
+  function accessChangesSinceLastPoll(): string[] {
+    const rows = db
+      .prepare('SELECT id, name FROM access_changes WHERE id > ? ORDER BY id')
+      .all(lastAccessChange) as Row[]
+    const last = rows.at(-1)
+    if (last !== undefined) lastAccessChange = Number(last.id)
+    return [...new Set(rows.map((r) => String(r.name)))]
   }
 
   const stmt = {
