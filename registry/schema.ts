@@ -124,8 +124,10 @@ CREATE TABLE access_changes (
   name TEXT NOT NULL,
   at INTEGER NOT NULL
 );
+CREATE TRIGGER access_changes_pruned AFTER INSERT ON access_changes BEGIN
+  DELETE FROM access_changes WHERE at < NEW.at - 86400;
+END;
 CREATE TRIGGER access_device_credentials AFTER UPDATE ON device_credentials BEGIN
-  DELETE FROM access_changes WHERE at < unixepoch() - 86400;
   INSERT INTO access_changes (name, at) VALUES (NEW.device_id, unixepoch());
 END;
 CREATE TRIGGER access_device_credentials_deleted AFTER DELETE ON device_credentials BEGIN
@@ -133,14 +135,12 @@ CREATE TRIGGER access_device_credentials_deleted AFTER DELETE ON device_credenti
 END;
 CREATE TRIGGER access_device_in_service AFTER UPDATE OF in_service ON devices
   WHEN OLD.in_service IS NOT NEW.in_service BEGIN
-  DELETE FROM access_changes WHERE at < unixepoch() - 86400;
   INSERT INTO access_changes (name, at) VALUES (NEW.id, unixepoch());
 END;
 CREATE TRIGGER access_device_deleted AFTER DELETE ON devices BEGIN
   INSERT INTO access_changes (name, at) VALUES (OLD.id, unixepoch());
 END;
 CREATE TRIGGER access_service_accounts AFTER UPDATE ON service_accounts BEGIN
-  DELETE FROM access_changes WHERE at < unixepoch() - 86400;
   INSERT INTO access_changes (name, at) VALUES (NEW.username, unixepoch());
 END;
 `,
