@@ -2,6 +2,8 @@ import { createHmac } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import v8 from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Registry } from 'prom-client'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import type { AlertChange } from '../../domain/alert-change.ts'
@@ -301,6 +303,24 @@ describe('webhook delivery to a real receiver', () => {
     service.enqueue(alertChange())
     const d = await until(() => service.listDeliveries({ limit: 1 }).find((x) => x.attempts === 1))
     expect(d).toMatchObject({ status: 'pending', lastError: 'timeout after 200 ms' })
+  })
+
+  it('still times out a receiver that does not answer when a garbage collection runs mid-request', async () => {
+    // Node 20 holds the sources of AbortSignal.any() weakly: a collection used to drop the timeout,
+    // and a receiver that never answers then held its delivery slot forever (CI failed on it once).
+    v8.setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    const receiver = await startReceiver()
+    onTestFinished(() => receiver.close())
+    receiver.respond = () => ({ status: 200, body: '{}', delayMs: 10_000 })
+    const { service } = setup({ WEBHOOK_TIMEOUT_MS: '500', WEBHOOK_BACKOFF_BASE_MS: '10000' })
+    service.start()
+    service.createSubscription({ name: 'never answers', url: receiver.url })
+    service.enqueue(alertChange())
+    await receiver.waitFor(1)
+    gc()
+    const d = await until(() => service.listDeliveries({ limit: 1 }).find((x) => x.attempts === 1), 5_000)
+    expect(d).toMatchObject({ status: 'pending', lastError: 'timeout after 500 ms' })
   })
 
   it('queues and returns before the receiver has answered', async () => {

@@ -228,6 +228,14 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     const started = performance.now()
     let statusCode: number | null = null
     let error: string | null
+    // A timer of our own rather than AbortSignal.any([.., AbortSignal.timeout()]): Node 20 holds
+    // any()'s sources weakly, a garbage collection dropped the timeout, and a receiver that never
+    // answered then kept its delivery slot for good.
+    const timeout = setTimeout(
+      () =>
+        controller.abort(new DOMException(`timeout after ${config.WEBHOOK_TIMEOUT_MS} ms`, 'TimeoutError')),
+      config.WEBHOOK_TIMEOUT_MS,
+    )
     try {
       const message = deps.describe(delivery.change, delivery.extra)
       const request = prepareRequest(target, message, String(delivery.id), at)
@@ -236,14 +244,16 @@ export function createWebhookService(deps: WebhookServiceDeps) {
         headers: request.headers,
         body: request.body,
         redirect: 'manual',
-        signal: AbortSignal.any([controller.signal, AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS)]),
+        signal: controller.signal,
       })
       statusCode = response.status
       error = acceptedBy(target.format, response.status, await readLimited(response))
     } catch (err) {
       // Stopping: not an attempt. The delivery stays pending and is sent after the restart.
-      if (controller.signal.aborted) return
+      if (stopped) return
       error = fetchError(err, config.WEBHOOK_TIMEOUT_MS)
+    } finally {
+      clearTimeout(timeout)
     }
     const durationMs = performance.now() - started
     attemptDuration.observe(durationMs / 1000)
