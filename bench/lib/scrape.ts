@@ -36,6 +36,8 @@ function delta(a: Scrape, b: Scrape, name: string, label = ''): number {
 export function describeWindow(
   before: Scrape,
   after: Scrape,
+  /** Scraped before the load stopped: the event loop's lag then excludes the generators' disconnect. */
+  loadEnd: Scrape = after,
 ): { text: string; figures: Record<string, number> } {
   const writes = delta(before, after, 'ingest_write_seconds_count')
   const writeS = delta(before, after, 'ingest_write_seconds_sum')
@@ -46,6 +48,12 @@ export function describeWindow(
   const spooled = delta(before, after, 'ingest_spooled_total')
   // Writes slower than 1 s: the histogram's buckets up to 1 s, subtracted from the count.
   const fast = delta(before, after, 'ingest_write_seconds_bucket', 'le="1"')
+  // Main-thread pauses of the garbage collector (prom-client's default metrics, from perf_hooks).
+  const gcS = delta(before, after, 'nodejs_gc_duration_seconds_sum')
+  const gcCount = delta(before, after, 'nodejs_gc_duration_seconds_count')
+  const gcOver = (le: string) =>
+    gcCount - delta(before, after, 'nodejs_gc_duration_seconds_bucket', `le="${le}"`)
+  const majorS = delta(before, after, 'nodejs_gc_duration_seconds_sum', 'kind="major"')
   const figures = {
     slowWrites: writes - fast,
     influxWrites: writes,
@@ -53,12 +61,21 @@ export function describeWindow(
     msPerWrite: writes > 0 ? (writeS / writes) * 1000 : 0,
     sinkMsPerMessage: sinks > 0 ? (sinkS / sinks) * 1000 : 0,
     spooled,
+    gcPauseS: gcS,
+    gcMajorPauseS: majorS,
+    gcPausesOver100Ms: gcOver('0.1'),
+    gcPausesOver1S: gcOver('1'),
+    // Reset by every scrape: the longest the event loop was late between `before` and `loadEnd`
+    // (closing 20,000 connections at the end alone holds it 1.3-1.7 s).
+    eventLoopLagMaxMs: (loadEnd.get('nodejs_eventloop_lag_max_seconds') ?? 0) * 1000,
   }
   return {
     text:
       `platform metrics: ${writes} InfluxDB writes, ${figures.linesPerWrite.toFixed(0)} lines and ` +
       `${figures.msPerWrite.toFixed(0)} ms per write (${figures.slowWrites} over 1 s); broker waited ${figures.sinkMsPerMessage.toFixed(1)} ms ` +
-      `per message for ingest; ${spooled} lines spooled`,
+      `per message for ingest; ${spooled} lines spooled; garbage collection paused it ${gcS.toFixed(1)} s ` +
+      `(major ${majorS.toFixed(1)} s; ${figures.gcPausesOver100Ms} pauses over 100 ms, ${figures.gcPausesOver1S} over 1 s), ` +
+      `event loop late by ${figures.eventLoopLagMaxMs.toFixed(0)} ms at most`,
     figures,
   }
 }

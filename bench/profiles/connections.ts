@@ -150,6 +150,7 @@ async function connectionsRun(
     running.go()
     await sleep(c.holdS * 1000)
     if (!platform.isRunning()) throw new Error(`the platform exited during the run:\n${platform.output()}`)
+    const loadEnd = await scrapeMetrics(metricsUrl)
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
     const after = await scrapeMetrics(metricsUrl)
@@ -159,7 +160,7 @@ async function connectionsRun(
     await platform.stop()
     const stored = await storedReadings(influx.url, influx.db)
     const held = result.connected
-    const windowStats = describeWindow(before, after)
+    const windowStats = describeWindow(before, after, loadEnd)
     const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
     // Since the platform started, logins included (the window above starts after them).
     const overCap = after.get('mqtt_sockets_over_cap_total') ?? 0

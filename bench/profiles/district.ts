@@ -220,6 +220,7 @@ async function districtRun(
     await sleep(durationMs)
     clearInterval(progress)
     if (!platform.isRunning()) throw new Error(`the platform exited during the run:\n${platform.output()}`)
+    const loadEnd = await scrapeMetrics(metricsUrl)
     const result = await running.stop()
     const wallS = (performance.now() - started) / 1000
     cpuTimeline.stop()
@@ -246,7 +247,7 @@ async function districtRun(
     const fromPublish = percentilesOf(samples.map((s) => s.deliveredMs))
     const byVariant = (v: 'derived' | 'event') =>
       percentilesOf(received.filter((s) => s.variant === v).map((s) => s.deliveredMs))
-    const windowStats = describeWindow(before, after)
+    const windowStats = describeWindow(before, after, loadEnd)
     const timeline = timelineOf(running.timeline(), WINDOW_MS / 1000)
     const row: Row = {
       profile: 'district',
