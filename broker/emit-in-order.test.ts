@@ -92,6 +92,35 @@ describe('emitInOrder', () => {
     sequencer.close()
   })
 
+  it('emits a large window in number order whatever order its messages reach the emitter in', () => {
+    const s = standIn()
+    const sequencer = emitInOrder(s.aedes)
+    const topics: string[] = []
+    for (let i = 0; i < 600; i++) {
+      // every 7th publish is refused before it is numbered: its number goes to the next message
+      if (i % 7 === 3) s.publish(`refuse-early-${i}`)
+      else {
+        s.publish(`m${i}`)
+        topics.push(`m${i}`)
+      }
+    }
+    expect(sequencer.waiting()).toBe(topics.length)
+    // a fixed shuffle (linear congruential), the first message last
+    const order = topics.slice(1)
+    let seed = 42
+    for (let i = order.length - 1; i > 0; i--) {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31
+      const j = seed % (i + 1)
+      ;[order[i], order[j]] = [order[j] as string, order[i] as string]
+    }
+    for (const topic of order) s.reachEmitter(topic)
+    expect(s.emitted).toEqual([])
+    s.reachEmitter('m0')
+    expect(s.emitted).toEqual(topics)
+    expect(sequencer.waiting()).toBe(0)
+    sequencer.close()
+  })
+
   it('lets a message that already has a number, or is not its own, through at once', () => {
     const s = standIn()
     const sequencer = emitInOrder(s.aedes)

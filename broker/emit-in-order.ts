@@ -29,6 +29,8 @@ type Slot = {
   since: number
   /** The emitter was called for it; it goes out when every earlier slot is done. */
   ready: boolean
+  /** Emitted, failed, refused or passed over: no longer waited on. */
+  gone: boolean
   packet: Numbered | null
   done: Done | undefined
 }
@@ -60,15 +62,46 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
   // Slots in number order (numbers only grow); `head` indexes the oldest still waited on. A slot leaves
   // the array as soon as it is done: held there, a message would outlive the young generation and
   // reach the old one (+150 MiB of peak RSS in the district profile when slots stayed until a compaction).
+  // No Map by number beside it: a long-lived Map that takes and drops an entry per message rehashes
+  // into tables V8 allocates straight in the old generation (11 % of what the platform promoted).
   let queue: (Slot | undefined)[] = []
   let head = 0
-  const slots = new Map<number, Slot>()
+  let live = 0
   let closed = false
+
+  /** The slot waited on for `counter`: a binary search of the queue, in number order. */
+  function find(counter: number): Slot | undefined {
+    let lo = head
+    let hi = queue.length - 1
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1
+      const slot = queue[mid]
+      // Emptied entries sit only before `head`; a refused slot may share its number with the next.
+      if (slot === undefined || slot.counter < counter) lo = mid + 1
+      else if (slot.counter > counter) hi = mid - 1
+      else {
+        // Of the (at most a few) slots with this number, the one still waited on.
+        let first = mid
+        while (first > head && queue[first - 1]?.counter === counter) first--
+        for (let i = first; i < queue.length && queue[i]?.counter === counter; i++) {
+          if (queue[i]?.gone === false) return queue[i]
+        }
+        return undefined
+      }
+    }
+    return undefined
+  }
+
+  function drop(slot: Slot): void {
+    if (slot.gone) return
+    slot.gone = true
+    live--
+  }
 
   function release(): void {
     while (head < queue.length) {
       const slot = queue[head]
-      if (slot === undefined || slots.get(slot.counter) !== slot) {
+      if (slot === undefined || slot.gone) {
         queue[head++] = undefined // given up
         continue
       }
@@ -76,14 +109,14 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
         const { packet, done } = slot
         slot.packet = null
         slot.done = undefined
-        slots.delete(slot.counter)
+        drop(slot)
         queue[head++] = undefined
         if (packet !== null) emit(packet, done)
         continue
       }
       const waited = now() - slot.since
       if (!closed && waited < stallMs) break
-      slots.delete(slot.counter)
+      drop(slot)
       queue[head++] = undefined
       if (!closed) options.onStall?.(slot.counter, waited)
     }
@@ -106,27 +139,27 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
     const counter = counterOf() + 1
     let slot: Slot | null = null
     if (numbered && !closed) {
-      slot = { counter, since: now(), ready: false, packet: null, done: undefined }
-      slots.set(counter, slot)
+      slot = { counter, since: now(), ready: false, gone: false, packet: null, done: undefined }
       queue.push(slot)
+      live++
     }
     publish(packet, client, (err?: Error | null) => {
       // Finished without being emitted (refused, failed): nothing to wait for.
-      if (slot !== null && !slot.ready && slots.get(counter) === slot) {
-        slots.delete(counter)
+      if (slot !== null && !slot.ready && !slot.gone) {
+        drop(slot)
         release()
       }
       done?.(err)
     })
-    if (slot !== null && counterOf() < counter && slots.get(counter) === slot) {
+    if (slot !== null && counterOf() < counter && !slot.gone) {
       // Refused before it was numbered (too many topic levels).
-      slots.delete(counter)
+      drop(slot)
       release()
     }
   })
 
   mq.emit = (packet: Numbered, done?: Done): unknown => {
-    const slot = packet.brokerId === aedes.id ? slots.get(packet.brokerCounter ?? 0) : undefined
+    const slot = packet.brokerId === aedes.id ? find(packet.brokerCounter ?? 0) : undefined
     if (slot === undefined) return emit(packet, done)
     slot.ready = true
     slot.packet = packet
@@ -139,7 +172,7 @@ export function emitInOrder(aedes: Aedes, options: EmitInOrderOptions = {}): Emi
   timer.unref()
 
   return {
-    waiting: () => slots.size,
+    waiting: () => live,
     close(): void {
       closed = true
       clearInterval(timer)
