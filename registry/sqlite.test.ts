@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
+import { enableWal, type SqliteDatabase } from './sqlite.ts'
 
 const PROCESSES = 4
 
@@ -57,5 +58,27 @@ describe('openSqlite', () => {
     })
     expect(db.pragma('user_version', { simple: true })).toBe(1)
     expect(db.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 300_000 })
+  })
+
+  it('asks again for WAL when SQLite refuses the switch without waiting, and passes other errors on', () => {
+    // Two processes that both hold the new file's shared lock cannot both wait for the exclusive one:
+    // SQLite answers SQLITE_BUSY to one at once, busy timeout or not (CI hit it once in ~12 runs).
+    let refusals = 2
+    const calls: string[] = []
+    enableWal({
+      pragma: ((sql: string) => {
+        calls.push(sql)
+        if (refusals-- > 0) throw new Database.SqliteError('database is locked', 'SQLITE_BUSY')
+        return 'wal'
+      }) as SqliteDatabase['pragma'],
+    })
+    expect(calls).toEqual(['journal_mode = WAL', 'journal_mode = WAL', 'journal_mode = WAL'])
+    expect(() =>
+      enableWal({
+        pragma: (() => {
+          throw new Database.SqliteError('disk I/O error', 'SQLITE_IOERR')
+        }) as SqliteDatabase['pragma'],
+      }),
+    ).toThrow('disk I/O error')
   })
 })

@@ -14,13 +14,36 @@ export type Migration = { version: number; sql: string }
 export function openSqlite(file: string, migrations: readonly Migration[]): SqliteDatabase {
   if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
   const db = new Database(file)
-  db.pragma('journal_mode = WAL')
+  enableWal(db)
   // NORMAL in WAL mode survives a process crash; only an OS crash may lose the last transactions.
   db.pragma('synchronous = NORMAL')
   db.pragma('foreign_keys = ON')
   db.pragma('busy_timeout = 5000')
   migrate(db, migrations)
   return db
+}
+
+const WAL_SWITCH_TIMEOUT_MS = 5000
+
+/**
+ * Switches a new file to WAL (a setting the file keeps). Processes that open one new file at once
+ * (brokers of a cluster starting together) each hold a shared lock and want the exclusive one: SQLite
+ * answers SQLITE_BUSY at once to all but one, without the busy handler (waiting would deadlock), so
+ * the others wait a little and ask again; by then the file is in WAL and the pragma is a read.
+ */
+export function enableWal(db: Pick<SqliteDatabase, 'pragma'>): void {
+  const deadline = Date.now() + WAL_SWITCH_TIMEOUT_MS
+  for (let attempt = 1; ; attempt++) {
+    try {
+      db.pragma('journal_mode = WAL')
+      return
+    } catch (err) {
+      const busy = err instanceof Database.SqliteError && err.code === 'SQLITE_BUSY'
+      if (!busy || Date.now() >= deadline) throw err
+      // Opening is synchronous (services open their stores before they serve): a blocking wait.
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, Math.min(100, 5 * attempt))
+    }
+  }
 }
 
 function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
