@@ -295,17 +295,9 @@ export function createRegistry(options: RegistryOptions) {
     }
   }
 
-  let lastAccessChange = Number((db.prepare('SELECT max(id) AS id FROM access_changes').get() as Row).id ?? 0)
-  function accessChangesSinceLastPoll(): string[] {
-    const rows = db
-      .prepare('SELECT id, name FROM access_changes WHERE id > ? ORDER BY id')
-      .all(lastAccessChange) as Row[]
-    const last = rows.at(-1)
-    if (last !== undefined) lastAccessChange = Number(last.id)
-    return [...new Set(rows.map((r) => String(r.name)))]
-  }
-
   const stmt = {
+    lastAccessChange: db.prepare('SELECT max(id) AS id FROM access_changes'),
+    accessChangesAfter: db.prepare('SELECT id, name FROM access_changes WHERE id > ? ORDER BY id'),
     getTenant: db.prepare('SELECT * FROM tenants WHERE id = ?'),
     getSite: db.prepare('SELECT * FROM sites WHERE id = ?'),
     getDevice: db.prepare(`${DEVICE_SELECT} WHERE d.id = ?`),
@@ -314,6 +306,14 @@ export function createRegistry(options: RegistryOptions) {
     getTokenByDigest: db.prepare('SELECT * FROM api_tokens WHERE token_digest = ?'),
     getElevatorByCode: db.prepare(`${DEVICE_SELECT} WHERE d.kind = 'elevator' AND e.registration_code = ?`),
     getScaleByCertificate: db.prepare(`${DEVICE_SELECT} WHERE d.kind = 'scale' AND s.certificate_no = ?`),
+  }
+
+  let lastAccessChange = Number((stmt.lastAccessChange.get() as Row).id ?? 0)
+  function accessChangesSinceLastPoll(): string[] {
+    const rows = stmt.accessChangesAfter.all(lastAccessChange) as Row[]
+    const last = rows.at(-1)
+    if (last !== undefined) lastAccessChange = Number(last.id)
+    return [...new Set(rows.map((r) => String(r.name)))]
   }
 
   function getTenant(id: string): Tenant | null {
