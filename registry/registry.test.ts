@@ -154,6 +154,34 @@ describe('registry', () => {
     expect(registry.authenticateToken(token)).toBeNull()
   })
 
+  it('gives the devices of one site one Site and one Tenant object, and reads them again after a change', () => {
+    const { registry, dir } = openTemp()
+    seed(registry)
+    registry.createElevator({
+      id: 'el-2',
+      siteId: 'site-1',
+      tenantId: 'firm-a',
+      registrationCode: '31104201002021000002',
+      ratedSpeedMps: 1,
+      floors: 6,
+    })
+    const first = registry.getDeviceContext('el-1')
+    const second = registry.getDeviceContext('el-2')
+    expect(second?.device.id).toBe('el-2')
+    expect(second?.site).toBe(first?.site)
+    expect(second?.tenant).toBe(first?.tenant)
+    const other = createRegistry({ file: join(dir, 'registry.db') })
+    other.db.prepare("UPDATE sites SET address = 'Hanzhong Road 1' WHERE id = 'site-1'").run()
+    other.db.prepare("UPDATE tenants SET name = 'Firm A Ltd' WHERE id = 'firm-a'").run()
+    other.close()
+    registry.pollExternalChanges()
+    const after = registry.getDeviceContext('el-2')
+    expect(after?.site.address).toBe('Hanzhong Road 1')
+    expect(after?.tenant.name).toBe('Firm A Ltd')
+    expect(registry.getDeviceContext('el-1')?.site).toBe(after?.site)
+    expect(first?.site.address).toBe('Qiaokou')
+  })
+
   it('sees commits made by another connection', () => {
     const { registry, dir } = openTemp()
     seed(registry)

@@ -274,6 +274,10 @@ export function createRegistry(options: RegistryOptions) {
   // Device context (device + site + tenant) is read for every message ingest tags; cache it and
   // drop the cache whenever any connection commits.
   const contextCache = new Map<string, DeviceContext | null>()
+  // The contexts of one site's devices share its Site and Tenant objects: a context lives as long as
+  // its device is connected, and the full garbage collections walk every object it holds.
+  const siteCache = new Map<string, Site | null>()
+  const tenantCache = new Map<string, Tenant | null>()
   let seenDataVersion = dataVersion(db)
   let checkedAt = 0
   // Secrets already verified, as digests: a reconnect costs a SHA-256, not a scrypt.
@@ -281,6 +285,8 @@ export function createRegistry(options: RegistryOptions) {
 
   function emit(change: RegistryChange): void {
     contextCache.clear()
+    siteCache.clear()
+    tenantCache.clear()
     for (const listener of listeners) listener(change)
   }
 
@@ -324,6 +330,15 @@ export function createRegistry(options: RegistryOptions) {
   function getSite(id: string): Site | null {
     const row = stmt.getSite.get(id) as Row | undefined
     return row ? toSite(row) : null
+  }
+
+  function cachedRow<T>(cache: Map<string, T | null>, id: string, read: (id: string) => T | null): T | null {
+    let row = cache.get(id)
+    if (row === undefined) {
+      row = read(id)
+      cache.set(id, row)
+    }
+    return row
   }
 
   function getDevice(id: string): Device | null {
@@ -495,8 +510,8 @@ export function createRegistry(options: RegistryOptions) {
       const cached = contextCache.get(deviceId)
       if (cached !== undefined) return cached
       const device = getDevice(deviceId)
-      const site = device ? getSite(device.siteId) : null
-      const tenant = device ? getTenant(device.tenantId) : null
+      const site = device ? cachedRow(siteCache, device.siteId, getSite) : null
+      const tenant = device ? cachedRow(tenantCache, device.tenantId, getTenant) : null
       const context = device && site && tenant ? { device, site, tenant } : null
       contextCache.set(deviceId, context)
       return context
