@@ -31,6 +31,7 @@ import { createConnackGate } from './connack-first.ts'
 import { type ConnectionCap, connectionCap } from './connection-cap.ts'
 import { emitInOrder } from './emit-in-order.ts'
 import { createFrameGuard } from './frame-guard.ts'
+import { useLeanParserBuffer } from './lean-parser-buffer.ts'
 import {
   CONNECT_REFUSALS,
   type ConnectRefusal,
@@ -583,6 +584,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     }
   }
 
+  let leanParserWarned = false
+  // One listener for every socket, not a closure each: a device holds its connection for days.
+  function forgetSocket(this: Socket): void {
+    sockets.delete(this)
+  }
+
   function attach(socket: Socket): void {
     // Over all listeners; each listener's own maxConnections (below) also bounds TLS handshakes.
     if (cap.max !== null && sockets.size >= cap.max) {
@@ -592,8 +599,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     }
     socket.setNoDelay(true)
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
-    aedes.handle(socket)
+    socket.on('close', forgetSocket)
+    const client = aedes.handle(socket)
+    if (!useLeanParserBuffer(client) && !leanParserWarned) {
+      leanParserWarned = true
+      log.warn('mqtt-packet parser not as expected: each connection keeps its stream buffer')
+    }
     // aedes reads with socket.read() on 'readable'; a 'data' listener added after it does not switch
     // the socket to flowing mode, it sees each chunk aedes reads, before aedes' parser buffers it.
     const guard = createFrameGuard(config.MQTT_MAX_PACKET_BYTES)

@@ -39,6 +39,20 @@ describe('connack gate', () => {
     expect(answered).toBe(3)
   })
 
+  it("puts the client's own functions back at release; one taken while connecting passes through", () => {
+    const gate = createConnackGate()
+    const { client, written, asClient } = fakeClient()
+    const own = client.deliverQoS
+    gate.hold(asClient)
+    const captured = client.deliverQoS // as a subscription restored while connecting keeps it
+    expect(captured).not.toBe(own)
+    captured({ n: 'held' }, () => undefined)
+    gate.release(asClient)
+    expect(client.deliverQoS).toBe(own)
+    captured({ n: 'after' }, () => undefined)
+    expect(written).toEqual(['qos:held', 'qos:after'])
+  })
+
   it('leaves other clients alone and a second release does nothing', () => {
     const gate = createConnackGate()
     const held = fakeClient()

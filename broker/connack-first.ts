@@ -14,6 +14,9 @@ import type { Client } from 'aedes'
 
 type Deliver = (packet: unknown, done: () => void) => void
 type Held = { deliver: Deliver; packet: unknown }
+type DeliveryName = 'deliverQoS' | 'deliver0'
+/** A connecting client's held deliveries, and its own deliver functions to put back at release. */
+type Gate = { queue: Held[]; originals: Array<[DeliveryName, Deliver]> }
 
 /** Deliveries held for one connecting client, at most; more are dropped (the session keeps QoS 1). */
 const MAX_HELD = 1000
@@ -21,19 +24,20 @@ const MAX_HELD = 1000
 const noop = (): void => undefined
 
 export function createConnackGate() {
-  const held = new WeakMap<Client, Held[]>()
+  const held = new WeakMap<Client, Gate>()
 
-  function wrap(client: Client, name: 'deliverQoS' | 'deliver0'): void {
+  function wrap(client: Client, name: DeliveryName, gate: Gate): void {
     const original: unknown = Reflect.get(client, name)
     if (typeof original !== 'function') return
     const deliver = original as Deliver
+    gate.originals.push([name, deliver])
     Reflect.set(client, name, (packet: unknown, done: () => void): void => {
-      const queue = held.get(client)
-      if (queue === undefined) {
+      const pending = held.get(client)
+      if (pending === undefined) {
         deliver(packet, done)
         return
       }
-      if (queue.length < MAX_HELD) queue.push({ deliver, packet })
+      if (pending.queue.length < MAX_HELD) pending.queue.push({ deliver, packet })
       done()
     })
   }
@@ -41,16 +45,20 @@ export function createConnackGate() {
   return {
     /** From preConnect on (before aedes restores any subscription), until release. */
     hold(client: Client): void {
-      held.set(client, [])
-      wrap(client, 'deliverQoS')
-      wrap(client, 'deliver0')
+      const gate: Gate = { queue: [], originals: [] }
+      held.set(client, gate)
+      wrap(client, 'deliverQoS', gate)
+      wrap(client, 'deliver0', gate)
     },
     /** The CONNACK is written: deliver what was held, in order, and every later message at once. */
     release(client: Client): void {
-      const queue = held.get(client)
-      if (queue === undefined) return
+      const gate = held.get(client)
+      if (gate === undefined) return
       held.delete(client)
-      for (const { deliver, packet } of queue) deliver(packet, noop)
+      // Subscriptions made from now on take aedes' own functions: the wrappers, kept only by those
+      // restored while connecting, would otherwise live as long as the connection (a device's is days).
+      for (const [name, deliver] of gate.originals) Reflect.set(client, name, deliver)
+      for (const { deliver, packet } of gate.queue) deliver(packet, noop)
     },
   }
 }
