@@ -31,7 +31,7 @@ import { createConnackGate } from './connack-first.ts'
 import { type ConnectionCap, connectionCap } from './connection-cap.ts'
 import { emitInOrder } from './emit-in-order.ts'
 import { createFrameGuard } from './frame-guard.ts'
-import { useLeanParserBuffer } from './lean-parser-buffer.ts'
+import { forgetConnectPacket, useLeanParserBuffer } from './lean-parser.ts'
 import {
   CONNECT_REFUSALS,
   type ConnectRefusal,
@@ -526,7 +526,10 @@ export function createBroker(deps: BrokerDeps): Broker {
       log.error({ err, clientId: client.id }, 'could not re-check a new client')
     }
   })
-  aedes.on('connackSent', (_connack, client) => connackGate.release(client))
+  aedes.on('connackSent', (_connack, client) => {
+    connackGate.release(client)
+    forgetConnectPacket(client)
+  })
   aedes.on('clientDisconnect', (client) => connected.delete(client))
   // Every write that waited on the socket fails with the same error: one count and one line per client.
   const slowCounted = new WeakSet<Client>()

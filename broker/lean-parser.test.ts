@@ -3,10 +3,10 @@ import bl from 'bl'
 import mqttPacket from 'mqtt-packet'
 import { describe, expect, it, vi } from 'vitest'
 import type { InboundMessage } from '../domain/pipeline.ts'
-import { useLeanParserBuffer } from './lean-parser-buffer.ts'
+import { forgetConnectPacket, useLeanParserBuffer } from './lean-parser.ts'
 import { startBrokerFixture } from './testing.ts'
 
-const parserList = (client: unknown): unknown => (client as { _parser: { _list: unknown } })._parser._list
+const parserOf = (client: unknown) => (client as { _parser: { _list: unknown; settings: unknown } })._parser
 
 describe('lean parser buffer', () => {
   it('swaps only an empty BufferListStream', () => {
@@ -20,6 +20,21 @@ describe('lean parser buffer', () => {
     expect(holding._parser._list).toBeInstanceOf(bl.BufferListStream)
     expect(useLeanParserBuffer({})).toBe(false)
     expect(useLeanParserBuffer({ _parser: { _list: [] } })).toBe(false)
+  })
+
+  it('keeps of a CONNECT packet the two settings the parser reads, and leaves anything else', () => {
+    const connected = {
+      _parser: {
+        settings: { cmd: 'connect', protocolVersion: 4, bridgeMode: false, password: Buffer.from('s') },
+      },
+    }
+    expect(forgetConnectPacket(connected)).toBe(true)
+    expect(connected._parser.settings).toEqual({ protocolVersion: 4, bridgeMode: false })
+    expect(forgetConnectPacket(connected)).toBe(false)
+    const fresh = { _parser: { settings: {} } }
+    expect(forgetConnectPacket(fresh)).toBe(false)
+    expect(fresh._parser.settings).toEqual({})
+    expect(forgetConnectPacket({})).toBe(false)
   })
 
   it("gives every connection of the broker the plain list, and parses a device's packets fed a byte at a time", async () => {
@@ -63,8 +78,10 @@ describe('lean parser buffer', () => {
     expect(taken[0]?.payload.toString()).toBe(status)
     expect(clients).toHaveLength(1)
     const client = clients[0]
-    expect(parserList(client)).toBeInstanceOf(bl.BufferList)
-    expect(parserList(client)).not.toBeInstanceOf(bl.BufferListStream)
+    expect(parserOf(client)._list).toBeInstanceOf(bl.BufferList)
+    expect(parserOf(client)._list).not.toBeInstanceOf(bl.BufferListStream)
+    // The CONNECT packet, the device's secret in it, is not kept for the connection's life.
+    expect(parserOf(client).settings).toStrictEqual({ protocolVersion: 4, bridgeMode: undefined })
     await vi.waitFor(() => {
       const packets: mqttPacket.Packet[] = []
       const parser = mqttPacket.parser()
