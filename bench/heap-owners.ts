@@ -130,14 +130,10 @@ for (let n = 0; n < count; n++) {
 
 const fixed = (x: number, digits = 1): string => x.toFixed(digits)
 const out: string[] = []
-out.push(
-  `${count} objects in the snapshot, ${fixed(count / devices)} per device (${devices})\n\n`,
-)
+out.push(`${count} objects in the snapshot, ${fixed(count / devices)} per device (${devices})\n\n`)
 out.push('| owner | objects | per device | bytes per device |\n| --- | --- | --- | --- |\n')
 for (const [owner, { objects, bytes }] of [...byOwner].sort((a, b) => b[1].objects - a[1].objects)) {
-  out.push(
-    `| ${owner} | ${objects} | ${fixed(objects / devices)} | ${fixed(bytes / devices, 0)} |\n`,
-  )
+  out.push(`| ${owner} | ${objects} | ${fixed(objects / devices)} | ${fixed(bytes / devices, 0)} |\n`)
 }
 if (values.show !== undefined) {
   out.push(`\nunder ${values.show}:\n`)
