@@ -28,6 +28,7 @@ import { createScaleSim } from '../simulators/scale.ts'
 import type { SimMessage } from '../simulators/sim-core.ts'
 
 const MINUTE = 60_000
+const OPEN_ALL_DAY: readonly number[] = Array.from({ length: 24 }, () => 0.5)
 
 type SiteSpec = { id: string; category: SiteCategory; operator: string; firms: readonly string[] }
 
@@ -223,7 +224,9 @@ export function buildFixture(options: { endMs: number; hours: number; seed?: str
         spec: { id: device.id, maxKg: 15, eG: 5 },
         rng: rng.fork(device.id),
         startAt: startMs,
-        options: { tamperPerHour: 0, offlinePerHour: 0, weighingsPerHourPeak: 60 },
+        // Open round the clock: the test's six hours end at the wall clock's now, and a wet market's
+        // night (22:00-05:00 in Wuhan) would leave the weighing panels empty when CI runs then.
+        options: { tamperPerHour: 0, offlinePerHour: 0, weighingsPerHourPeak: 60, marketHours: OPEN_ALL_DAY },
       })
       const injections = [
         { at: at(0.3 + 0.1 * i), apply: () => sim.inject({ type: 'tamper', kind: 'sequence' }) },

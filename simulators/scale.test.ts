@@ -61,6 +61,14 @@ describe('scale simulator', () => {
     expect(new Set(w.map((x) => x.unitPriceCny)).size).toBeGreaterThan(1)
   })
 
+  it('weighs through the night when given a day without closing hours', () => {
+    const shut = sim(12, QUIET)
+    const open = sim(12, { ...QUIET, marketHours: Array.from({ length: 24 }, () => 1) })
+    // Midnight to 04:00 in Wuhan: a wet market is shut.
+    expect(weighings(runSim(shut, 4 * HOUR, 5000))).toEqual([])
+    expect(weighings(runSim(open, 4 * HOUR, 5000)).length).toBeGreaterThan(100)
+  })
+
   it('bumps the counters on tampering and breaks the seal when the case is opened', () => {
     const s = sim(12, QUIET)
     runSim(s, 7 * HOUR)

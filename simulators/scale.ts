@@ -46,6 +46,8 @@ export type ScaleSimOptions = {
   tickMs: number
   /** Weighings per hour at the busiest market hour. */
   weighingsPerHourPeak: number
+  /** Share of that peak by hour of the day (Asia/Shanghai), 24 values: a wet market's day by default. */
+  marketHours: readonly number[]
   /** Random tamper sequences, per scale per hour. */
   tamperPerHour: number
   selfCheckFailPerHour: number
@@ -65,11 +67,17 @@ export type ScaleSimOptions = {
   seqStart?: number
 }
 
+/** Share of the peak weighing rate by hour (Asia/Shanghai): a wet market opens at 6 and slows after 19. */
+const MARKET_PROFILE = [
+  0, 0, 0, 0, 0, 0.05, 0.6, 1, 1, 0.8, 0.6, 0.5, 0.3, 0.25, 0.3, 0.5, 0.8, 0.9, 0.8, 0.3, 0.1, 0.02, 0, 0,
+]
+
 /** With 300 scales: a tamper sequence about every 20 minutes fleet-wide, a self-check failure every ~40. */
 export const DEFAULT_SCALE_OPTIONS: ScaleSimOptions = {
   statusPeriodS: 60,
   tickMs: 1000,
   weighingsPerHourPeak: 40,
+  marketHours: MARKET_PROFILE,
   tamperPerHour: 0.01,
   selfCheckFailPerHour: 0.005,
   offlinePerHour: 0.005,
@@ -142,11 +150,6 @@ const STALL_WEIGHTS: Record<StallKind, number> = {
 }
 
 const FIRMWARE = ['ACS-30 2.3.1', 'ACS-30 2.4.0', 'TCS-15 1.8.2', 'JCS-30 3.0.5'] as const
-
-/** Share of the peak weighing rate by hour (Asia/Shanghai): a wet market opens at 6 and slows after 19. */
-const MARKET_PROFILE = [
-  0, 0, 0, 0, 0, 0.05, 0.6, 1, 1, 0.8, 0.6, 0.5, 0.3, 0.25, 0.3, 0.5, 0.8, 0.9, 0.8, 0.3, 0.1, 0.02, 0, 0,
-]
 
 export type ScaleSim = ReturnType<typeof createScaleSim>
 
@@ -333,7 +336,7 @@ export function createScaleSim(args: {
       if (!offline) outbox.setOfflineUntil(t + drawRange(rng, o.offlineMs))
     }
     if (!offline && !locked) {
-      const rate = o.weighingsPerHourPeak * hourlyProfile(MARKET_PROFILE, t)
+      const rate = o.weighingsPerHourPeak * hourlyProfile(o.marketHours, t)
       if (rate > 0 && rng.chance(chanceWithin(rate, o.tickMs))) weigh(t)
     }
     if (wasOffline && !offline) {
