@@ -57,6 +57,10 @@ if (file === undefined) {
   process.exit(2)
 }
 const devices = Number(values.devices)
+if (!Number.isInteger(devices) || devices < 1) {
+  process.stderr.write(`--devices must be a whole number above 0, not ${JSON.stringify(values.devices)}\n`)
+  process.exit(2)
+}
 const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot
 const { meta } = snap.snapshot
 const nodeFields = meta.node_fields.length
