@@ -1,7 +1,10 @@
+import Database from 'better-sqlite3'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { isDomainError } from '../domain/errors.ts'
+import type { Reading } from '../domain/reading.ts'
 import type { Registry } from '../registry/registry.ts'
 import type { FakeClock } from './clock.ts'
+import { alertsFile } from './store.ts'
 import { createHarness, type Harness } from './test-support.ts'
 import type { Alert, AlertType } from './types.ts'
 
@@ -467,6 +470,39 @@ describe('restart', () => {
     expect(activeOf(h, 'sc-1', 'counter_changed')[0]?.details).toMatchObject({
       paramCounter: { from: 7, to: 9 },
     })
+  })
+})
+
+describe('redelivery windows in SQLite', () => {
+  it("writes an event's window with the event's alert, else with the turn's other windows", async () => {
+    const h = await harness()
+    const db = new Database(alertsFile(h.env.DATA_DIR ?? ''), { readonly: true })
+    onTestFinished(() => {
+      db.close()
+    })
+    const stored = (deviceId: string): unknown => {
+      const row = db
+        .prepare(`SELECT state FROM rule_state WHERE device_id = ? AND rule = 'event_seqs'`)
+        .get(deviceId) as { state: string } | undefined
+      return row === undefined ? undefined : JSON.parse(row.state).window
+    }
+    const pair = (r: Reading) => [r.data.seq, r.data.ts]
+    const modeChange = h.elevatorEvent('el-1', 'mode_change', { mode: 'inspection' })
+    await h.engine.handle(modeChange) // changes nothing: its window waits for the end of the turn
+    expect(stored('el-1')).toBeUndefined()
+
+    await h.engine.handle(h.scaleStatus('sc-1'))
+    const tamper = h.scaleEvent('sc-1', 'case_opened')
+    await h.engine.handle(tamper) // raises an alert: both pending windows go in its transaction
+    expect(activeOf(h, 'sc-1', 'case_opened')).toHaveLength(1)
+    expect(stored('sc-1')).toEqual(pair(tamper))
+    expect(stored('el-1')).toEqual(pair(modeChange))
+
+    const back = h.elevatorEvent('el-1', 'mode_change', { mode: 'normal' })
+    await h.engine.handle(back)
+    expect(stored('el-1')).toEqual(pair(modeChange))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(stored('el-1')).toEqual([...pair(modeChange), ...pair(back)])
   })
 })
 

@@ -60,8 +60,11 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     isRunning: () => isRunning,
   }
 
+  // What the rules keep: an event's redelivery window is written with the event's first effect.
+  const ruleState = createRuleState(base)
+
   // Alerts and their lifecycle.
-  const book = createAlertBook(base)
+  const book = createAlertBook({ ...base, beforeWrite: ruleState.flushPending })
   const metrics = createEngineMetrics(deps.metrics, () => book.active())
   const { emit, onChange } = createChangeFeed({ log, listenerErrors: metrics.listenerErrors })
   const deadlines = createRescueDeadlines({ ...base, book, emit, escalations: metrics.escalations })
@@ -74,8 +77,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
     resolved: metrics.resolved,
   })
 
-  // What the rules keep and read.
-  const ruleState = createRuleState(base)
+  // What the rules read.
   const offline = createOffline({ ...base, book, lifecycle })
   const snapshots = createDeviceSnapshots({ ...base, offline })
   const records = createRecords({ ...base, ruleState, lifecycle })
@@ -153,11 +155,13 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       elevatorStatus.stop()
       try {
         offline.flushAll()
+        ruleState.flushPending()
       } finally {
         db.close()
         db = null
         st = null
         for (const part of [
+          ruleState,
           book,
           readings,
           offline,

@@ -33,8 +33,13 @@ export type TransitionRow = {
 
 export type AlertBook = ReturnType<typeof createAlertBook>
 
-export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
-  const { store } = deps
+export function createAlertBook(
+  deps: Pick<EngineBase, 'store'> & {
+    /** Runs first inside every change's transaction: rule state promised to be written with it. */
+    beforeWrite?: () => void
+  },
+) {
+  const { store, beforeWrite } = deps
   const active = new Map<string, Alert>()
   const activeById = new Map<string, Alert>()
   const key = (deviceId: string, type: AlertType) => `${deviceId}|${type}`
@@ -137,6 +142,7 @@ export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
     insert(alert: Alert, rows: readonly TransitionRow[]): void {
       const { db, st } = store()
       db.transaction(() => {
+        beforeWrite?.()
         st.insertAlert.run({
           id: alert.id,
           deviceId: alert.deviceId,
@@ -165,6 +171,7 @@ export function createAlertBook(deps: Pick<EngineBase, 'store'>) {
     commit(next: Alert, rows: readonly TransitionRow[]): void {
       const { db, st } = store()
       db.transaction(() => {
+        beforeWrite?.()
         st.updateAlert.run({
           id: next.id,
           severity: next.severity,

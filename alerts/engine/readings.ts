@@ -3,7 +3,8 @@
  * messages. It drops QoS 1 redeliveries (the same seq and ts seen again on the same channel), notes
  * the device as heard from, keeps the live view, and hands the reading to the rules of its kind.
  * Everything here stays in memory; SQLite is written only when something changes, and for an event's
- * redelivery window (events count, so a redelivery after a restart must still be recognised).
+ * redelivery window (events count, so a redelivery after a restart must still be recognised): that
+ * one goes with the event's own first write, or with the turn's other windows in one transaction.
  */
 import type { Counter } from 'prom-client'
 import type { Reading } from '../../domain/reading.ts'
@@ -28,7 +29,7 @@ type Windows = { status: number[]; event: number[] }
 
 export function createReadings(
   deps: Pick<EngineBase, 'config' | 'registry' | 'isRunning'> & {
-    ruleState: Pick<RuleState, 'save'>
+    ruleState: Pick<RuleState, 'saveSoon'>
     offline: Pick<Offline, 'seen'>
     snapshots: Pick<DeviceSnapshots, 'setStatus' | 'rememberEvent'>
     elevatorStatus: Pick<ElevatorStatusRules, 'handle'>
@@ -69,8 +70,9 @@ export function createReadings(
           metrics.duplicates.inc()
           return
         }
-        // Events count, so their window survives a restart (a QoS 1 redelivery may follow one).
-        if (isEvent) ruleState.save(id, RULE.eventSeqs, { window: w.event })
+        // Events count, so their window survives a restart (a QoS 1 redelivery may follow one). It is
+        // written with the event's first effect, in the same transaction, or at the end of this turn.
+        if (isEvent) ruleState.saveSoon(id, RULE.eventSeqs, { window: w.event })
       }
       metrics.readings.inc({ type: reading.type })
       offline.seen(id, at)

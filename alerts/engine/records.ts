@@ -40,25 +40,29 @@ export type Records = ReturnType<typeof createRecords>
 
 export function createRecords(
   deps: Pick<EngineBase, 'config' | 'registry' | 'clock' | 'store'> & {
-    ruleState: Pick<RuleState, 'saveIfAbsent'>
+    ruleState: Pick<RuleState, 'saveIfAbsent' | 'flushPending'>
     lifecycle: Pick<Lifecycle, 'autoResolve'>
   },
 ) {
   const { config, registry, clock, store, ruleState, lifecycle } = deps
 
   function insertMaintenance(input: MaintenanceSession): MaintenanceRecord {
-    const { st } = store()
-    const info = st.insertMaintenance.run(
-      input.device.id,
-      input.device.tenantId,
-      input.startedAt,
-      input.endedAt,
-      input.kind,
-      input.source,
-      input.actor,
-      input.note,
-      clock.now(),
-    )
+    const { db, st } = store()
+    // With the session's maintenance_end, whose redelivery window must not be written apart from it.
+    const info = db.transaction(() => {
+      ruleState.flushPending()
+      return st.insertMaintenance.run(
+        input.device.id,
+        input.device.tenantId,
+        input.startedAt,
+        input.endedAt,
+        input.kind,
+        input.source,
+        input.actor,
+        input.note,
+        clock.now(),
+      )
+    })()
     const record = toMaintenance(st.getMaintenance.get(info.lastInsertRowid) as Row)
     // The registry keeps only the latest date; remember the one it had before the log took over, so
     // the first interval of the compliance figures has its start (an imported ledger's last maintenance).

@@ -41,15 +41,65 @@ export function parseState(text: unknown): Record<string, unknown> {
 
 export type RuleState = ReturnType<typeof createRuleState>
 
-export function createRuleState(deps: Pick<EngineBase, 'store' | 'clock'>) {
-  const { store, clock } = deps
+type PendingRow = { deviceId: string; rule: RuleName; state: Record<string, unknown> | null }
+
+export function createRuleState(deps: Pick<EngineBase, 'store' | 'clock' | 'log'>) {
+  const { store, clock, log } = deps
+  /**
+   * Writes promised by `saveSoon`, one per device and rule (the latest wins). They go to SQLite in one
+   * transaction: inside the transaction of the first durable write that follows (an alert raised by
+   * the same event, another rule's state), else at the end of this event-loop turn.
+   */
+  const pending = new Map<string, PendingRow>()
+  let flushQueued = false
+
+  function write(deviceId: string, rule: RuleName, state: Record<string, unknown> | null): void {
+    const { st } = store()
+    if (state === null) st.deleteRuleState.run(deviceId, rule)
+    else st.upsertRuleState.run(deviceId, rule, JSON.stringify(state), clock.now())
+  }
+
+  /** Every pending row, in one transaction (a savepoint inside the caller's, when it has one). */
+  function flushPending(): void {
+    if (pending.size === 0) return
+    store().db.transaction(() => {
+      for (const row of pending.values()) write(row.deviceId, row.rule, row.state)
+    })()
+    // Only once written: a failed flush leaves them pending for the next one.
+    pending.clear()
+  }
+
+  function flushQueuedRows(): void {
+    flushQueued = false
+    try {
+      flushPending()
+    } catch (err) {
+      // SQLite failed: the rows stay pending, for the next durable write or the stop.
+      log.error({ err, rows: pending.size }, 'rule state not written; kept for the next write')
+    }
+  }
+
   return {
-    /** Writes a device's state of a rule; null deletes it (the condition ended). */
+    /** Writes a device's state of a rule; null deletes it (the condition ended). Pending rows go first. */
     save(deviceId: string, rule: RuleName, state: Record<string, unknown> | null): void {
-      const { st } = store()
-      if (state === null) st.deleteRuleState.run(deviceId, rule)
-      else st.upsertRuleState.run(deviceId, rule, JSON.stringify(state), clock.now())
+      store().db.transaction(() => {
+        flushPending()
+        write(deviceId, rule, state)
+      })()
     },
+    /**
+     * Like `save`, for state written on a busy path (an event's redelivery window, one commit per event
+     * otherwise): it reaches SQLite with the first durable write after it, in that write's transaction,
+     * or at the end of this event-loop turn, together with every other pending row.
+     */
+    saveSoon(deviceId: string, rule: RuleName, state: Record<string, unknown> | null): void {
+      pending.set(`${deviceId}|${rule}`, { deviceId, rule, state })
+      if (flushQueued) return
+      flushQueued = true
+      setImmediate(flushQueuedRows)
+    },
+    /** Writes what `saveSoon` left pending; call inside the transaction of a durable write. */
+    flushPending,
     /** Writes it only when the device has none for this rule yet (a baseline is set once). */
     saveIfAbsent(deviceId: string, rule: RuleName, state: Record<string, unknown>): void {
       store().st.insertRuleStateIfAbsent.run(deviceId, rule, JSON.stringify(state), clock.now())
@@ -62,10 +112,15 @@ export function createRuleState(deps: Pick<EngineBase, 'store' | 'clock'>) {
     },
     /** Every device's state of one rule. */
     ofRule(rule: RuleName): Array<{ deviceId: string; value: Record<string, unknown> }> {
+      flushPending()
       const rows = store().db.prepare('SELECT * FROM rule_state WHERE rule = ?').all(rule) as Array<
         Record<string, unknown>
       >
       return rows.map((row) => ({ deviceId: String(row.device_id), value: parseState(row.state) }))
+    },
+    /** Pending rows are dropped (a stop flushes them first). */
+    clear(): void {
+      pending.clear()
     },
   }
 }
