@@ -552,6 +552,13 @@ describe('operations', () => {
     )
     expect(res.body).toContain('sse_clients 0')
     expect(res.body).toContain('webhook_queue_depth 0')
+    // Every reading type's series exists from the start, and counts what the rules evaluated.
+    expect(res.body).toContain('alerts_readings_total{type="elevator_event"} 0')
+    expect(res.body).toContain('alerts_readings_total{type="scale_weighing"} 0')
+    await f.elevatorEvent('el-a1', 'mode_change', { mode: 'inspection' })
+    const after = (await f.app.inject({ url: '/metrics' })).body
+    expect(after).toContain('alerts_readings_total{type="elevator_event"} 1')
+    expect(after).toContain('alerts_readings_total{type="elevator_status"} 0')
     const locked = await startApiFixture({ env: { METRICS_REQUIRE_AUTH: 'true' } })
     expect((await locked.app.inject({ url: '/metrics' })).statusCode).toBe(401)
     expect((await locked.app.inject({ url: '/metrics', headers: locked.auth('viewer') })).statusCode).toBe(

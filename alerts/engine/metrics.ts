@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AlertSeverity } from '../../domain/alert-change.ts'
+import { UPLINK_TYPES, type UplinkType } from '../../domain/topics.ts'
 import type { Alert } from '../types.ts'
 
 /** `activeAlerts` is read when Prometheus scrapes, so the gauge is never stale. */
@@ -16,6 +17,14 @@ export function createEngineMetrics(registry: Registry, activeAlerts: () => Iter
     labelNames: ['type'],
     registers: [registry],
   })
+  // Children resolved once (a labelled inc() hashes its labels on every reading), each series at 0 from the start.
+  const readingsOf = Object.fromEntries(
+    UPLINK_TYPES.map((type) => {
+      const child = readings.labels(type)
+      child.inc(0)
+      return [type, child]
+    }),
+  ) as Record<UplinkType, { inc(): void }>
   const duplicates = new Counter({
     name: 'alerts_readings_duplicate_total',
     help: 'Readings dropped as redeliveries of a (device, channel, seq, ts) already seen',
@@ -71,7 +80,7 @@ export function createEngineMetrics(registry: Registry, activeAlerts: () => Iter
     registers: [registry],
   })
   return {
-    readings,
+    readingsOf,
     duplicates,
     unknownDevices,
     errors,

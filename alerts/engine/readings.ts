@@ -8,6 +8,7 @@
  */
 import type { Counter } from 'prom-client'
 import type { Reading } from '../../domain/reading.ts'
+import type { UplinkType } from '../../domain/topics.ts'
 import type { EngineBase } from './deps.ts'
 import type { DeviceSnapshots } from './device-snapshots.ts'
 import type { ElevatorEventRules } from './elevator-events.ts'
@@ -35,7 +36,7 @@ export function createReadings(
     elevatorStatus: Pick<ElevatorStatusRules, 'handle'>
     elevatorEvents: Pick<ElevatorEventRules, 'handle'>
     scale: Pick<ScaleRules, 'status' | 'event'>
-    metrics: { readings: Counter; duplicates: Counter; unknownDevices: Counter }
+    metrics: { readingsOf: Record<UplinkType, { inc(): void }>; duplicates: Counter; unknownDevices: Counter }
   },
 ) {
   const { config, registry, ruleState, offline, snapshots, metrics } = deps
@@ -74,7 +75,7 @@ export function createReadings(
         // written with the event's first effect, in the same transaction, or at the end of this turn.
         if (isEvent) ruleState.saveSoon(id, RULE.eventSeqs, { window: w.event })
       }
-      metrics.readings.inc({ type: reading.type })
+      metrics.readingsOf[reading.type].inc()
       offline.seen(id, at)
 
       const device = ctx.device
