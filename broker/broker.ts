@@ -21,6 +21,7 @@ import {
 } from 'aedes'
 import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client'
 import { DomainError } from '../domain/errors.ts'
+import { createHotCounter } from '../domain/hot-counter.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { MessageSink } from '../domain/pipeline.ts'
 import { openFilesLimit } from '../domain/process-figures.ts'
@@ -138,10 +139,11 @@ export function createBroker(deps: BrokerDeps): Broker {
     labelNames: ['reason'] as const,
     registers: [metrics],
   })
-  const messagesReceived = new Counter({
+  const messagesReceived = createHotCounter({
     name: 'mqtt_messages_received_total',
     help: 'Authorized MQTT publishes, by uplink type (devices) or "service"',
-    labelNames: ['type'] as const,
+    labelName: 'type',
+    values: [...UPLINK_TYPES, 'service'],
     registers: [metrics],
   })
   const sinkSeconds = new Histogram({
@@ -180,11 +182,6 @@ export function createBroker(deps: BrokerDeps): Broker {
   for (const reason of CONNECT_REFUSALS) connectionsRefused.inc({ reason }, 0)
   for (const reason of PUBLISH_REFUSALS) publishRefused.inc({ reason }, 0)
   for (const reason of SUBSCRIBE_REFUSALS) subscribeRefused.inc({ reason }, 0)
-  // Children resolved once: a labelled inc() hashes its labels on every call, and this one is per message.
-  const receivedByType = new Map(
-    [...UPLINK_TYPES, 'service'].map((type) => [type, messagesReceived.labels({ type })] as const),
-  )
-  for (const child of receivedByType.values()) child.inc(0)
 
   const states = new WeakMap<Client, ClientState>()
   const connects = new WeakMap<Client, ConnectInfo>()
@@ -335,10 +332,10 @@ export function createBroker(deps: BrokerDeps): Broker {
     // subscribe, a retained command to a device on every reconnect. The flag is dropped.
     packet.retain = false
     if (decision.uplink === null) {
-      receivedByType.get('service')?.inc()
+      messagesReceived.inc('service')
       callback(null)
     } else {
-      receivedByType.get(decision.uplink)?.inc()
+      messagesReceived.inc(decision.uplink)
       if (onDeviceMessage === undefined) callback(null)
       else handToSink(client, state, onDeviceMessage, packet.topic, payload, callback)
     }

@@ -39,7 +39,7 @@ import {
   type HealthField,
   healthLine,
 } from './line-protocol.ts'
-import { createIngestMetrics, createIntervalStats } from './metrics.ts'
+import { createIngestMetrics, createIntervalStats, type ReceivedType } from './metrics.ts'
 import { createSpool, type SpoolDepth } from './spool.ts'
 
 export type IngestDeps = {
@@ -150,15 +150,8 @@ export function createIngest(deps: IngestDeps) {
     now,
   })
 
-  // Label children resolved once per type: a labelled inc() hashes its labels on every call.
-  const receivedByType = new Map<string, { inc(): void }>()
-  function countReceived(type: string): void {
-    let child = receivedByType.get(type)
-    if (child === undefined) {
-      child = metrics.received.labels(type)
-      receivedByType.set(type, child)
-    }
-    child.inc()
+  function countReceived(type: ReceivedType): void {
+    metrics.received.inc(type)
   }
 
   // ---- dead letters: group commit, one transaction per tick ----

@@ -3,7 +3,12 @@
  * per-interval figures of the `platform_ingest` health point.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import { createHotCounter } from '../domain/hot-counter.ts'
+import { UPLINK_TYPES, type UplinkType } from '../domain/topics.ts'
 import type { SpoolDepth } from './spool.ts'
+
+/** What `ingest_received_total` counts by: an uplink type, alert messages, or a topic it does not know. */
+export type ReceivedType = UplinkType | 'alert_change' | 'alerts_active' | 'unknown'
 
 export type IngestMetrics = ReturnType<typeof createIngestMetrics>
 
@@ -13,10 +18,11 @@ export function createIngestMetrics(
 ) {
   const registers = [registry]
   return {
-    received: new Counter({
+    received: createHotCounter({
       name: 'ingest_received_total',
       help: 'Messages received, by uplink type (unknown = not a protocol v1 uplink topic)',
-      labelNames: ['type'] as const,
+      labelName: 'type',
+      values: [...UPLINK_TYPES, 'alert_change', 'alerts_active', 'unknown'] satisfies ReceivedType[],
       registers,
     }),
     written: new Counter({

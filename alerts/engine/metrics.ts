@@ -5,26 +5,20 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AlertSeverity } from '../../domain/alert-change.ts'
-import { UPLINK_TYPES, type UplinkType } from '../../domain/topics.ts'
+import { createHotCounter } from '../../domain/hot-counter.ts'
+import { UPLINK_TYPES } from '../../domain/topics.ts'
 import type { Alert } from '../types.ts'
 
 /** `activeAlerts` is read when Prometheus scrapes, so the gauge is never stale. */
 export function createEngineMetrics(registry: Registry, activeAlerts: () => Iterable<Alert>) {
   // Registration order is the order of the /metrics text: kept as it was before the split.
-  const readings = new Counter({
+  const readings = createHotCounter({
     name: 'alerts_readings_total',
     help: 'Readings evaluated by the alert rules, by reading type',
-    labelNames: ['type'],
+    labelName: 'type',
+    values: UPLINK_TYPES,
     registers: [registry],
   })
-  // Children resolved once (a labelled inc() hashes its labels on every reading), each series at 0 from the start.
-  const readingsOf = Object.fromEntries(
-    UPLINK_TYPES.map((type) => {
-      const child = readings.labels(type)
-      child.inc(0)
-      return [type, child]
-    }),
-  ) as Record<UplinkType, { inc(): void }>
   const duplicates = new Counter({
     name: 'alerts_readings_duplicate_total',
     help: 'Readings dropped as redeliveries of a (device, channel, seq, ts) already seen',
@@ -80,7 +74,7 @@ export function createEngineMetrics(registry: Registry, activeAlerts: () => Iter
     registers: [registry],
   })
   return {
-    readingsOf,
+    readings,
     duplicates,
     unknownDevices,
     errors,

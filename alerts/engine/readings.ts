@@ -7,6 +7,7 @@
  * one goes with the event's own first write, or with the turn's other windows in one transaction.
  */
 import type { Counter } from 'prom-client'
+import type { HotCounter } from '../../domain/hot-counter.ts'
 import type { Reading } from '../../domain/reading.ts'
 import type { UplinkType } from '../../domain/topics.ts'
 import type { EngineBase } from './deps.ts'
@@ -36,7 +37,7 @@ export function createReadings(
     elevatorStatus: Pick<ElevatorStatusRules, 'handle'>
     elevatorEvents: Pick<ElevatorEventRules, 'handle'>
     scale: Pick<ScaleRules, 'status' | 'event'>
-    metrics: { readingsOf: Record<UplinkType, { inc(): void }>; duplicates: Counter; unknownDevices: Counter }
+    metrics: { readings: HotCounter<UplinkType>; duplicates: Counter; unknownDevices: Counter }
   },
 ) {
   const { config, registry, ruleState, offline, snapshots, metrics } = deps
@@ -75,7 +76,7 @@ export function createReadings(
         // written with the event's first effect, in the same transaction, or at the end of this turn.
         if (isEvent) ruleState.saveSoon(id, RULE.eventSeqs, { window: w.event })
       }
-      metrics.readingsOf[reading.type].inc()
+      metrics.readings.inc(reading.type)
       offline.seen(id, at)
 
       const device = ctx.device
