@@ -474,6 +474,12 @@ describe('restart', () => {
 })
 
 describe('redelivery windows in SQLite', () => {
+  it('evaluates a reading synchronously: nothing to await, its alert is there when handle returns', async () => {
+    const h = await harness()
+    const result: unknown = h.engine.handle(h.elevatorEvent('el-1', 'trapped'))
+    expect(result).toBeUndefined()
+    expect(activeOf(h, 'el-1', 'trapped')).toHaveLength(1)
+  })
   it("writes an event's window with the event's alert, else with the turn's other windows", async () => {
     const h = await harness()
     const db = new Database(alertsFile(h.env.DATA_DIR ?? ''), { readonly: true })

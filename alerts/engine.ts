@@ -176,7 +176,7 @@ export function createAlertEngine(deps: AlertEngineDeps): AlertEngine {
       }
     },
 
-    async handle(reading) {
+    handle(reading) {
       try {
         readings.handle(reading)
       } catch (err) {

@@ -322,8 +322,11 @@ export type ActiveAlertCount = {
 export type AlertEngine = {
   start(): Promise<void>
   stop(): Promise<void>
-  /** Every validated reading, in the order of one device's messages. Never rejects for content. */
-  handle(reading: Reading): Promise<void>
+  /**
+   * Every validated reading, in the order of one device's messages. Synchronous: the rules have run and
+   * written what they change when it returns (no promise per reading on the hot path). Never throws.
+   */
+  handle(reading: Reading): void
   listAlerts(filter: AlertFilter): { items: Alert[]; total: number }
   getAlert(id: string): Alert | null
   getTransitions(alertId: string): Transition[]

@@ -140,6 +140,21 @@ describe('ingest', () => {
     expect(influx.writes[0]?.map(seqOf)).toEqual([...Array(200).keys()])
   })
 
+  it('hands a reading to a synchronous listener without a promise of its own: one batch, one promise', async () => {
+    const seen: number[] = []
+    const { ingest, influx } = setup({}, (reading) => {
+      seen.push(reading.data.seq)
+    })
+    await ingest.start()
+    const first = ingest.accept(weighing(0))
+    const second = ingest.accept(weighing(1))
+    // The alerts engine listens this way in one process: the PUBACKs wait on the batch's write alone.
+    expect(second).toBe(first)
+    expect(seen).toEqual([0, 1])
+    await first
+    expect(influx.writes[0]?.map(seqOf)).toEqual([0, 1])
+  })
+
   it('acknowledges only once InfluxDB took the line, and merges what queued behind a busy write', async () => {
     const { ingest, influx } = setup({ INGEST_MAX_CONCURRENT_WRITES: '1', INGEST_FLUSH_INTERVAL_MS: '1' })
     await ingest.start()

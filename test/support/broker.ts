@@ -28,7 +28,7 @@ export async function startTestBroker(registry: Registry, onDeviceMessage?: Mess
  * The broker's sink in one process, as platform/main wires it: each authorized uplink decoded and
  * handed on as a reading; one that does not decode is dropped.
  */
-export function decodedReadings(handle: (reading: Reading) => Promise<void>): MessageSink {
+export function decodedReadings(handle: (reading: Reading) => void | Promise<void>): MessageSink {
   return async (message) => {
     const decoded = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
     if (decoded.ok) await handle(decoded.reading)
