@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer, type IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
 import { describe, expect, inject, it, onTestFinished } from 'vitest'
-import { silentLogger } from '../domain/logger.ts'
 import { createTestDatabase, freePort, influxQuery, startInfluxd } from '../test/support/influxd.ts'
 import { toV1Path } from './influx-v1-transport.ts'
 import { createInfluxWriter, INFLUX_ERROR_CODES, type InfluxWriterConfig } from './influx-writer.ts'
@@ -35,7 +35,7 @@ describe('InfluxDB writer, INFLUX_API=1 against the real 1.x', () => {
 
   it('writes a batch in microseconds and reads it back', async () => {
     const db = await createTestDatabase(url, 'writer')
-    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: db }, silentLogger())
+    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: db })
     await writer.probe()
     await writer.write(['m,device_id=a v=1i 1790000000000123', 'm,device_id=a v=2i 1790000000000124'])
     expect(await queryUs(url, 'SELECT v FROM m', db)).toEqual([
@@ -49,21 +49,19 @@ describe('InfluxDB writer, INFLUX_API=1 against the real 1.x', () => {
 
   it('says which of URL, database or data is wrong', async () => {
     const db = await createTestDatabase(url, 'writer')
-    const missing = createInfluxWriter(
-      { ...base, INFLUX_URL: url, INFLUX_DB: `${db}_missing` },
-      silentLogger(),
-    )
+    const missing = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: `${db}_missing` })
     expect(await codeOf(missing.probe())).toBe(INFLUX_ERROR_CODES.notFound)
     expect(await codeOf(missing.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.notFound)
 
-    const nowhere = createInfluxWriter(
-      { ...base, INFLUX_URL: `http://127.0.0.1:${await freePort()}`, INFLUX_DB: db },
-      silentLogger(),
-    )
+    const nowhere = createInfluxWriter({
+      ...base,
+      INFLUX_URL: `http://127.0.0.1:${await freePort()}`,
+      INFLUX_DB: db,
+    })
     expect(await codeOf(nowhere.probe())).toBe(INFLUX_ERROR_CODES.unreachable)
     expect(await codeOf(nowhere.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.unreachable)
 
-    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: db }, silentLogger())
+    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: db })
     await writer.write(['m v=1i 1'])
     expect(await codeOf(writer.write(['m v="text" 2']))).toBe(INFLUX_ERROR_CODES.rejected)
     expect(await codeOf(writer.write(['not line protocol']))).toBe(INFLUX_ERROR_CODES.rejected)
@@ -71,7 +69,7 @@ describe('InfluxDB writer, INFLUX_API=1 against the real 1.x', () => {
 
   it('creates the database only when asked', async () => {
     const name = `writer_create_${Date.now().toString(36)}`
-    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: name }, silentLogger())
+    const writer = createInfluxWriter({ ...base, INFLUX_URL: url, INFLUX_DB: name })
     expect(await codeOf(writer.probe())).toBe(INFLUX_ERROR_CODES.notFound)
     await writer.createDatabase()
     await writer.probe()
@@ -88,11 +86,11 @@ describe('InfluxDB writer, INFLUX_API=1 against the real 1.x', () => {
     })
     const db = await createTestDatabase(server.url, 'auth', admin)
     const config = { ...base, INFLUX_URL: server.url, INFLUX_DB: db }
-    const anonymous = createInfluxWriter(config, silentLogger())
+    const anonymous = createInfluxWriter(config)
     expect(await codeOf(anonymous.probe())).toBe(INFLUX_ERROR_CODES.auth)
-    const wrong = createInfluxWriter({ ...config, INFLUX_TOKEN: 'admin:nope' }, silentLogger())
+    const wrong = createInfluxWriter({ ...config, INFLUX_TOKEN: 'admin:nope' })
     expect(await codeOf(wrong.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.auth)
-    const right = createInfluxWriter({ ...config, INFLUX_TOKEN: `admin:${admin.password}` }, silentLogger())
+    const right = createInfluxWriter({ ...config, INFLUX_TOKEN: `admin:${admin.password}` })
     await right.probe()
     await right.write(['m v=1i 1'])
     expect(await influxQuery(server.url, 'SELECT count(v) FROM m', db, admin)).toMatchObject([
@@ -134,18 +132,15 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : 0
-    const writer = createInfluxWriter(
-      {
-        ...base,
-        INFLUX_API: '2',
-        INFLUX_URL: `http://127.0.0.1:${port}`,
-        INFLUX_DB: 'liftscale',
-        INFLUX_BUCKET: 'telemetry',
-        INFLUX_ORG: 'bureau',
-        INFLUX_TOKEN: 'tok',
-      },
-      silentLogger(),
-    )
+    const writer = createInfluxWriter({
+      ...base,
+      INFLUX_API: '2',
+      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_DB: 'liftscale',
+      INFLUX_BUCKET: 'telemetry',
+      INFLUX_ORG: 'bureau',
+      INFLUX_TOKEN: 'tok',
+    })
     await writer.write(['m v=1i 1', 'm v=2i 2'])
     expect(seen[0]).toEqual({
       url: '/api/v2/write?org=bureau&bucket=telemetry&precision=us',
@@ -155,6 +150,41 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
     status = 401
     expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.auth)
     expect(await codeOf(writer.probe())).toBe(INFLUX_ERROR_CODES.auth)
+  })
+
+  it('sends a batch as one text request, gzipped above INFLUX_GZIP_THRESHOLD_BYTES', async () => {
+    const seen: Array<{ type?: string; encoding?: string; body: string }> = []
+    const server = createServer((req: IncomingMessage, res) => {
+      const chunks: Buffer[] = []
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const raw = Buffer.concat(chunks)
+        const encoding = req.headers['content-encoding']
+        const body = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8')
+        seen.push({ type: req.headers['content-type'], encoding, body })
+        res.statusCode = 204
+        res.end()
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
+    const address = server.address()
+    const port = typeof address === 'object' && address ? address.port : 0
+    const writer = createInfluxWriter({
+      ...base,
+      INFLUX_API: '2',
+      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_DB: 'liftscale',
+      INFLUX_GZIP_THRESHOLD_BYTES: 100,
+    })
+    const small = ['m v=1i 1']
+    const large = Array.from({ length: 20 }, (_, i) => `m,device_id=el-${i} v=${i}i ${i + 1}`)
+    await writer.write(small)
+    await writer.write(large)
+    expect(seen).toEqual([
+      { type: 'text/plain; charset=utf-8', encoding: undefined, body: small.join('\n') },
+      { type: 'text/plain; charset=utf-8', encoding: 'gzip', body: large.join('\n') },
+    ])
   })
 
   // InfluxDB 2.x answers a partial write (a field type conflict, a point beyond the bucket's
@@ -178,10 +208,12 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
     const address = server.address()
     const port = typeof address === 'object' && address ? address.port : 0
-    const writer = createInfluxWriter(
-      { ...base, INFLUX_API: '2', INFLUX_URL: `http://127.0.0.1:${port}`, INFLUX_DB: 'liftscale' },
-      silentLogger(),
-    )
+    const writer = createInfluxWriter({
+      ...base,
+      INFLUX_API: '2',
+      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_DB: 'liftscale',
+    })
     expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.rejected)
   })
 })

@@ -633,7 +633,7 @@ export function createIngest(deps: IngestDeps) {
           'INFLUX_URL is not set: readings are kept in the spool and written once it is set',
         )
       } else {
-        writer = deps.influx ?? createInfluxWriter({ ...config, INFLUX_URL: config.INFLUX_URL ?? '' }, log)
+        writer = deps.influx ?? createInfluxWriter({ ...config, INFLUX_URL: config.INFLUX_URL ?? '' })
         if (config.INFLUX_CREATE_DB) {
           await writer.createDatabase().catch((err: unknown) => log.error({ err }, 'CREATE DATABASE failed'))
         }
