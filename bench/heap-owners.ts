@@ -16,7 +16,7 @@
  *   kill -USR2 <the platform's pid>     # during the hold
  */
 import { readFileSync } from 'node:fs'
-import { parseArgs } from 'node:util'
+import { parseCli } from './lib/cli.ts'
 
 /** Closure-scope variables that hold per-device state, by the name they have in the source. */
 const OWNER_VARIABLES = [
@@ -47,13 +47,17 @@ type Snapshot = {
   strings: string[]
 }
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: { devices: { type: 'string', default: '1' }, show: { type: 'string' } },
-})
+const USAGE = 'usage: tsx bench/heap-owners.ts <file.heapsnapshot> [--devices N] [--show OWNER]'
+const { values, positionals } = parseCli(
+  {
+    allowPositionals: true,
+    options: { devices: { type: 'string', default: '1' }, show: { type: 'string' } },
+  },
+  USAGE,
+)
 const file = positionals[0]
 if (file === undefined) {
-  process.stderr.write('usage: tsx bench/heap-owners.ts <file.heapsnapshot> [--devices N] [--show OWNER]\n')
+  process.stderr.write(`${USAGE}\n`)
   process.exit(2)
 }
 const devices = Number(values.devices)

@@ -15,7 +15,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { parseArgs } from 'node:util'
 import { Aedes } from 'aedes'
 import { Registry as PromRegistry } from 'prom-client'
 import { createBroker } from '../broker/broker.ts'
@@ -24,6 +23,7 @@ import { silentLogger } from '../domain/logger.ts'
 import { countsByDevice, ingestConfig, makeFleet, startStack, tempDir } from '../ingest/testing.ts'
 import type { Registry } from '../registry/registry.ts'
 import { createTestDatabase, startInfluxd } from '../test/support/influxd.ts'
+import { parseCli } from './lib/cli.ts'
 import {
   type LoadDevice,
   type LoadOptions,
@@ -32,20 +32,32 @@ import {
   startLoad,
 } from './lib/load-generator.ts'
 
-const { values } = parseArgs({
-  options: {
-    devices: { type: 'string', default: '1000' },
-    messages: { type: 'string', default: '200' },
-    inflight: { type: 'string', default: '10' },
-    runs: { type: 'string', default: '3' },
-    client: { type: 'string', default: 'raw' },
-    only: { type: 'string', default: 'both' },
+const USAGE = `usage: npm run bench:ingest -- [--devices 1000] [--messages 200] [--inflight 10] [--runs 3]
+                              [--client raw|mqttjs] [--only both|all|ingest|baseline|broker]`
+const { values } = parseCli(
+  {
+    options: {
+      devices: { type: 'string', default: '1000' },
+      messages: { type: 'string', default: '200' },
+      inflight: { type: 'string', default: '10' },
+      runs: { type: 'string', default: '3' },
+      client: { type: 'string', default: 'raw' },
+      only: { type: 'string', default: 'both' },
+    },
   },
-})
-const deviceCount = Number(values.devices)
-const messagesPerDevice = Number(values.messages)
-const inflightPerDevice = Number(values.inflight)
-const runs = Number(values.runs)
+  USAGE,
+)
+/** A whole number above 0, or the usage and exit 2. */
+function count(name: string, value: string): number {
+  const n = Number(value)
+  if (Number.isInteger(n) && n > 0) return n
+  process.stderr.write(`--${name} must be a whole number above 0, not ${JSON.stringify(value)}\n${USAGE}\n`)
+  process.exit(2)
+}
+const deviceCount = count('devices', values.devices)
+const messagesPerDevice = count('messages', values.messages)
+const inflightPerDevice = count('inflight', values.inflight)
+const runs = count('runs', values.runs)
 const client = values.client === 'mqttjs' ? 'mqttjs' : 'raw'
 
 type Row = { kind: 'baseline' | 'broker' | 'ingest'; run: number; result: LoadResult; note: string }

@@ -14,7 +14,8 @@
  *     all:         [--secret-cost production|scrypt|fast] [--generators N] [--source-addresses 8]
  *                  [--cpu-prof DIR] [--platform-node-options "…"] [--cache-dir DIR] [--seed bench]
  */
-import { parseArgs } from 'node:util'
+
+import { parseCli } from './lib/cli.ts'
 import type { SecretCost } from './lib/fleet-cache.ts'
 import { loadAverage, machine } from './lib/proc.ts'
 import { type Row, runTable, summarize, summaryTable } from './lib/report.ts'
@@ -49,45 +50,42 @@ connections: --connections 50000 --hold 60 (s) --connect-concurrency 32 (per gen
                its own devices' readings, BROKER_INGEST=local; subscriber: one ingest process takes the
                whole stream through its Redis session)`
 
-const { values } = parseArgs({
-  options: {
-    profile: { type: 'string', default: 'all' },
-    runs: { type: 'string' },
-    smoke: { type: 'boolean', default: false },
-    json: { type: 'boolean', default: false },
-    'secret-cost': { type: 'string' },
-    'cpu-prof': { type: 'string' },
-    'platform-node-options': { type: 'string', default: '' },
-    generators: { type: 'string', default: '0' },
-    'source-addresses': { type: 'string', default: '8' },
-    'cache-dir': { type: 'string' },
-    seed: { type: 'string', default: 'bench' },
-    devices: { type: 'string' },
-    messages: { type: 'string' },
-    inflight: { type: 'string' },
-    targets: { type: 'string', default: 'aedes,mosquitto,platform' },
-    elevators: { type: 'string' },
-    scales: { type: 'string' },
-    duration: { type: 'string' },
-    warmup: { type: 'string' },
-    'start-spread': { type: 'string' },
-    'trapped-every': { type: 'string' },
-    'trapped-after': { type: 'string' },
-    hour: { type: 'string', default: '8' },
-    connections: { type: 'string' },
-    hold: { type: 'string' },
-    'connect-concurrency': { type: 'string', default: '32' },
-    brokers: { type: 'string', default: '1' },
-    'status-period': { type: 'string', default: '0' },
-    'cluster-ingest': { type: 'string', default: 'brokers' },
-    help: { type: 'boolean', default: false },
+const { values } = parseCli(
+  {
+    options: {
+      profile: { type: 'string', default: 'all' },
+      runs: { type: 'string' },
+      smoke: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'secret-cost': { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'platform-node-options': { type: 'string', default: '' },
+      generators: { type: 'string', default: '0' },
+      'source-addresses': { type: 'string', default: '8' },
+      'cache-dir': { type: 'string' },
+      seed: { type: 'string', default: 'bench' },
+      devices: { type: 'string' },
+      messages: { type: 'string' },
+      inflight: { type: 'string' },
+      targets: { type: 'string', default: 'aedes,mosquitto,platform' },
+      elevators: { type: 'string' },
+      scales: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      'start-spread': { type: 'string' },
+      'trapped-every': { type: 'string' },
+      'trapped-after': { type: 'string' },
+      hour: { type: 'string', default: '8' },
+      connections: { type: 'string' },
+      hold: { type: 'string' },
+      'connect-concurrency': { type: 'string', default: '32' },
+      brokers: { type: 'string', default: '1' },
+      'status-period': { type: 'string', default: '0' },
+      'cluster-ingest': { type: 'string', default: 'brokers' },
+    },
   },
-})
-
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`)
-  process.exit(0)
-}
+  USAGE,
+)
 
 const PROFILES = ['throughput', 'district', 'connections'] as const
 const TARGETS = ['aedes', 'mosquitto', 'platform'] as const
