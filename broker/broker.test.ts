@@ -399,6 +399,43 @@ describe('broker: in-process device message sink', () => {
     expect(taken).toHaveLength(1)
   })
 
+  it("with a sink and no subscriber under v1/, skips aedes' publish for readings, until one subscribes", async () => {
+    const taken: string[] = []
+    const f = await startBrokerFixture({
+      sink: async (message) => {
+        taken.push(message.payload.toString())
+      },
+    })
+    const published: string[] = []
+    f.broker.aedes.on('publish', (packet) => {
+      if (packet.topic.startsWith('v1/')) published.push(packet.payload.toString())
+    })
+    const device = await f.connect('el-1')
+    await device.publishAsync('v1/elevators/el-1/status', 'alone', { qos: 1 })
+    expect(taken).toEqual(['alone'])
+    // Acknowledged and taken, and nobody to deliver it to: aedes never published it.
+    await device.publishAsync('v1/elevators/el-1/status', 'alone again', { qos: 0 })
+    await vi.waitFor(() => expect(taken).toHaveLength(2))
+    expect(published).toEqual([])
+    expect(await f.metric('mqtt_emit_waiting')).toBe(0)
+
+    // A service account's subscription under alerts/ changes nothing; one under v1/ turns delivery on.
+    const watcher = await f.connect('ingest')
+    await watcher.subscribeAsync('alerts/#', { qos: 1 })
+    await device.publishAsync('v1/elevators/el-1/status', 'still alone', { qos: 1 })
+    expect(published).toEqual([])
+    await watcher.subscribeAsync('v1/elevators/+/status', { qos: 1 })
+    const seen = inbox(watcher)
+    await device.publishAsync('v1/elevators/el-1/status', 'watched', { qos: 1 })
+    await vi.waitFor(() => expect(seen).toEqual([{ topic: 'v1/elevators/el-1/status', payload: 'watched' }]))
+    expect(published).toEqual(['watched'])
+    // For good: the subscriber leaving does not turn it off (its session may come back).
+    await watcher.unsubscribeAsync('v1/elevators/+/status')
+    await device.publishAsync('v1/elevators/el-1/status', 'after', { qos: 1 })
+    await vi.waitFor(() => expect(published).toEqual(['watched', 'after']))
+    expect(taken).toEqual(['alone', 'alone again', 'still alone', 'watched', 'after'])
+  })
+
   it("acknowledges a device's messages in its order when the sink finishes them out of order", async () => {
     const gates: ReturnType<typeof deferred>[] = []
     const f = await startBrokerFixture({

@@ -25,7 +25,7 @@ import { createHotCounter } from '../domain/hot-counter.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { MessageSink } from '../domain/pipeline.ts'
 import { openFilesLimit } from '../domain/process-figures.ts'
-import { UPLINK_TYPES } from '../domain/topics.ts'
+import { PROTOCOL_PREFIX, UPLINK_TYPES } from '../domain/topics.ts'
 import type { Registry, RegistryChange } from '../registry/registry.ts'
 import { type BrokerConfig, brokerTls } from './config.ts'
 import { createConnackGate } from './connack-first.ts'
@@ -76,6 +76,8 @@ export type Broker = {
   publish(topic: string, payload: Buffer | string, qos?: 0 | 1): Promise<void>
 }
 
+/** A service account's filter that can match a device's reading (services may subscribe under `v1/` and `alerts/`). */
+const UPLINK_FILTER_PREFIX = `${PROTOCOL_PREFIX}/`
 /** Protocol topics have 4 levels; deeper ones only cost router work (qlobber throws past 100). */
 const MAX_TOPIC_LEVELS = 8
 /** How long stop() waits for aedes to close its clients and its message emitter. */
@@ -404,6 +406,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     const state = states.get(client)
     const decision = state === undefined ? null : decideSubscribe(state.identity, sub.topic)
     if (decision?.ok === true) {
+      // Before the subscription takes effect: from now on devices' readings go through aedes' publish.
+      if (sub.topic.startsWith(UPLINK_FILTER_PREFIX)) uplinksMayHaveSubscribers = true
       callback(null, sub)
       return
     }
@@ -452,6 +456,34 @@ export function createBroker(deps: BrokerDeps): Broker {
     collect() {
       this.set(sequencer.waiting())
     },
+  })
+
+  /**
+   * In one process with a sink (the all-in-one platform: ingest and the alerts engine take readings in
+   * memory), nobody receives a device's reading over MQTT until a service account subscribes under
+   * `v1/` (an integration's subscriber, a test). Until then a reading, once taken and acknowledged,
+   * skips aedes' publish: the subscriber lookup, the emitter and the sequencer, which delivered it to
+   * nobody (a tenth of the platform's CPU per reading, "Profiles" in docs/benchmarks.md). The first such
+   * subscription turns this off for the process's life. Never in a cluster: there the subscribers may be
+   * on other brokers and their sessions live in Redis.
+   */
+  let uplinksMayHaveSubscribers = deps.cluster !== undefined || onDeviceMessage === undefined
+  // Wraps the sequencer's publish (below it), so a skipped reading never takes a place in its queue.
+  const publishToSubscribers = aedes.publish.bind(aedes)
+  Reflect.set(aedes, 'publish', (packet: AedesPublishPacket, client: unknown, done?: unknown): void => {
+    if (
+      !uplinksMayHaveSubscribers &&
+      client !== null &&
+      typeof client === 'object' &&
+      typeof done === 'function'
+    ) {
+      const state = states.get(client as Client)
+      if (state !== undefined && state.identity.kind === 'device') {
+        done(null)
+        return
+      }
+    }
+    Reflect.apply(publishToSubscribers, aedes, [packet, client, done])
   })
 
   function kick(client: Client, state: ClientState, reason: KickReason): void {
