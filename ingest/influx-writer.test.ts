@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer, type IncomingMessage } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { describe, expect, inject, it, onTestFinished } from 'vitest'
+import { startFakeHttp } from '../test/support/fake-http.ts'
 import { createTestDatabase, freePort, influxQuery, startInfluxd } from '../test/support/influxd.ts'
 import { toV1Path } from './influx-v1-transport.ts'
 import { createInfluxWriter, INFLUX_ERROR_CODES, type InfluxWriterConfig } from './influx-writer.ts'
@@ -112,30 +112,18 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
   it('sends the v2 write request with the token, and classifies 401', async () => {
     const seen: Array<{ url: string; auth: string | undefined; body: string }> = []
     let status = 204
-    const server = createServer((req: IncomingMessage, res) => {
-      let body = ''
-      req.on('data', (c: Buffer) => {
-        body += c.toString()
-      })
-      req.on('end', () => {
-        seen.push({ url: req.url ?? '', auth: req.headers.authorization, body })
-        res.statusCode = status
-        if (status !== 204) res.setHeader('content-type', 'application/json')
-        res.end(
-          status === 204
-            ? undefined
-            : JSON.stringify({ code: 'unauthorized', message: 'unauthorized access' }),
-        )
-      })
+    const url = await startFakeHttp((req, body, res) => {
+      seen.push({ url: req.url ?? '', auth: req.headers.authorization, body: body.toString('utf8') })
+      res.statusCode = status
+      if (status !== 204) res.setHeader('content-type', 'application/json')
+      res.end(
+        status === 204 ? undefined : JSON.stringify({ code: 'unauthorized', message: 'unauthorized access' }),
+      )
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const address = server.address()
-    const port = typeof address === 'object' && address ? address.port : 0
     const writer = createInfluxWriter({
       ...base,
       INFLUX_API: '2',
-      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_URL: url,
       INFLUX_DB: 'liftscale',
       INFLUX_BUCKET: 'telemetry',
       INFLUX_ORG: 'bureau',
@@ -154,26 +142,17 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
 
   it('sends a batch as one text request, gzipped above INFLUX_GZIP_THRESHOLD_BYTES', async () => {
     const seen: Array<{ type?: string; encoding?: string; body: string }> = []
-    const server = createServer((req: IncomingMessage, res) => {
-      const chunks: Buffer[] = []
-      req.on('data', (c: Buffer) => chunks.push(c))
-      req.on('end', () => {
-        const raw = Buffer.concat(chunks)
-        const encoding = req.headers['content-encoding']
-        const body = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8')
-        seen.push({ type: req.headers['content-type'], encoding, body })
-        res.statusCode = 204
-        res.end()
-      })
+    const url = await startFakeHttp((req, raw, res) => {
+      const encoding = req.headers['content-encoding']
+      const body = (encoding === 'gzip' ? gunzipSync(raw) : raw).toString('utf8')
+      seen.push({ type: req.headers['content-type'], encoding, body })
+      res.statusCode = 204
+      res.end()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const address = server.address()
-    const port = typeof address === 'object' && address ? address.port : 0
     const writer = createInfluxWriter({
       ...base,
       INFLUX_API: '2',
-      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_URL: url,
       INFLUX_DB: 'liftscale',
       INFLUX_GZIP_THRESHOLD_BYTES: 100,
     })
@@ -190,28 +169,21 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
   // InfluxDB 2.x answers a partial write (a field type conflict, a point beyond the bucket's
   // retention) with 422 Unprocessable Entity: the data is refused, retrying the same lines cannot help.
   it('classifies 422 as data InfluxDB refused', async () => {
-    const server = createServer((req: IncomingMessage, res) => {
-      req.resume()
-      req.on('end', () => {
-        res.statusCode = 422
-        res.setHeader('content-type', 'application/json')
-        res.end(
-          JSON.stringify({
-            code: 'unprocessable entity',
-            message:
-              'failure writing points to database: partial write: points beyond retention policy dropped=1',
-          }),
-        )
-      })
+    const url = await startFakeHttp((_req, _body, res) => {
+      res.statusCode = 422
+      res.setHeader('content-type', 'application/json')
+      res.end(
+        JSON.stringify({
+          code: 'unprocessable entity',
+          message:
+            'failure writing points to database: partial write: points beyond retention policy dropped=1',
+        }),
+      )
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const address = server.address()
-    const port = typeof address === 'object' && address ? address.port : 0
     const writer = createInfluxWriter({
       ...base,
       INFLUX_API: '2',
-      INFLUX_URL: `http://127.0.0.1:${port}`,
+      INFLUX_URL: url,
       INFLUX_DB: 'liftscale',
     })
     expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.rejected)

@@ -3,7 +3,6 @@
  * *.integration.test.ts files). Spool and dead letters are real files in a temp dir.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Registry as PromRegistry } from 'prom-client'
@@ -14,6 +13,7 @@ import { silentLogger } from '../domain/logger.ts'
 import type { InboundMessage } from '../domain/pipeline.ts'
 import type { Reading } from '../domain/reading.ts'
 import type { DeviceContext } from '../domain/registry-types.ts'
+import { startFakeHttp } from '../test/support/fake-http.ts'
 import { IngestConfigSchema } from './config.ts'
 import { createIngest } from './ingest.ts'
 
@@ -248,36 +248,29 @@ describe('ingest', () => {
     // A stand-in for the v2 write endpoint: a batch holding seq 3 is a partial write (422), as 2.x
     // answers a point beyond the bucket's retention or a field type conflict.
     const stored: number[] = []
-    const server = createServer((req, res) => {
-      let body = ''
-      req.on('data', (c: Buffer) => {
-        body += c.toString()
-      })
-      req.on('end', () => {
-        const lines = body.split('\n').filter((l) => l !== '')
-        if (lines.some((l) => seqOf(l) === 3)) {
-          res.statusCode = 422
-          res.setHeader('content-type', 'application/json')
-          res.end(
-            '{"code":"unprocessable entity","message":"partial write: points beyond retention policy dropped=1"}',
-          )
-          return
-        }
-        stored.push(...lines.map(seqOf))
-        res.statusCode = 204
-        res.end()
-      })
+    const url = await startFakeHttp((_req, body, res) => {
+      const lines = body
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l !== '')
+      if (lines.some((l) => seqOf(l) === 3)) {
+        res.statusCode = 422
+        res.setHeader('content-type', 'application/json')
+        res.end(
+          '{"code":"unprocessable entity","message":"partial write: points beyond retention policy dropped=1"}',
+        )
+        return
+      }
+      stored.push(...lines.map(seqOf))
+      res.statusCode = 204
+      res.end()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())))
-    const address = server.address()
-    const port = typeof address === 'object' && address ? address.port : 0
     const dir = mkdtempSync(join(tmpdir(), 'ingest-unit-'))
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
     const ingest = createIngest({
       config: parseEnv(IngestConfigSchema, {
         DATA_DIR: dir,
-        INFLUX_URL: `http://127.0.0.1:${port}`,
+        INFLUX_URL: url,
         INFLUX_API: '2',
         INGEST_HEALTH_INTERVAL_MS: '0',
       }),
