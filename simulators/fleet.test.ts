@@ -25,6 +25,8 @@ type TestBroker = {
   received: Received[]
   connects: string[]
   disconnects: string[]
+  /** Client ids, once per SUBSCRIBE that took effect. */
+  subscribes: string[]
   broker: Broker
   stop(): Promise<void>
 }
@@ -33,6 +35,7 @@ async function startBroker(registry: Registry, port = 0): Promise<TestBroker> {
   const received: Received[] = []
   const connects: string[] = []
   const disconnects: string[] = []
+  const subscribes: string[] = []
   const broker = createBroker({
     config: parseEnv(BrokerConfigSchema, { MQTT_PORT: String(port), MQTT_HOST: '127.0.0.1' }),
     logger: silentLogger(),
@@ -48,8 +51,17 @@ async function startBroker(registry: Registry, port = 0): Promise<TestBroker> {
   })
   broker.aedes.on('client', (client) => connects.push(client.id))
   broker.aedes.on('clientDisconnect', (client) => disconnects.push(client.id))
+  broker.aedes.on('subscribe', (_subscriptions, client) => subscribes.push(client.id))
   await broker.start()
-  return { port: broker.port(), received, connects, disconnects, broker, stop: () => broker.stop() }
+  return {
+    port: broker.port(),
+    received,
+    connects,
+    disconnects,
+    subscribes,
+    broker,
+    stop: () => broker.stop(),
+  }
 }
 
 async function setup(options: { elevators: number; scales: number }) {
@@ -215,6 +227,9 @@ describe('fleet', () => {
     expect(after.length).toBeGreaterThan(0)
     expect(after.every((r) => Number(r.payload.ts) >= cutAt + 1500)).toBe(true)
 
+    // mqtt.js resubscribes after the reconnect, and may publish before its SUBSCRIBE took effect: a
+    // command sent before then has no subscriber (under the CI's load it came first once).
+    await until(() => broker.subscribes.filter((c) => c === id).length === 2, 5000)
     const before = broker.received.filter((r) => r.clientId === id && r.topic.endsWith('/status')).length
     await broker.broker.publish(
       commandTopic('scale', id),
