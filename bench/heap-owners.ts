@@ -16,7 +16,7 @@
  *   kill -USR2 <the platform's pid>     # during the hold
  */
 import { readFileSync } from 'node:fs'
-import { parseCli } from './lib/cli.ts'
+import { countOption, parseCli, requiredPositional } from './lib/cli.ts'
 
 /** Closure-scope variables that hold per-device state, by the name they have in the source. */
 const OWNER_VARIABLES = [
@@ -55,16 +55,8 @@ const { values, positionals } = parseCli(
   },
   USAGE,
 )
-const file = positionals[0]
-if (file === undefined) {
-  process.stderr.write(`${USAGE}\n`)
-  process.exit(2)
-}
-const devices = Number(values.devices)
-if (!Number.isInteger(devices) || devices < 1) {
-  process.stderr.write(`--devices must be a whole number above 0, not ${JSON.stringify(values.devices)}\n`)
-  process.exit(2)
-}
+const file = requiredPositional(positionals, USAGE)
+const devices = countOption('devices', values.devices, USAGE)
 const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot
 const { meta } = snap.snapshot
 const nodeFields = meta.node_fields.length

@@ -23,7 +23,7 @@ import { silentLogger } from '../domain/logger.ts'
 import { countsByDevice, ingestConfig, makeFleet, startStack, tempDir } from '../ingest/testing.ts'
 import type { Registry } from '../registry/registry.ts'
 import { createTestDatabase, startInfluxd } from '../test/support/influxd.ts'
-import { parseCli } from './lib/cli.ts'
+import { countOption, parseCli } from './lib/cli.ts'
 import {
   type LoadDevice,
   type LoadOptions,
@@ -47,17 +47,10 @@ const { values } = parseCli(
   },
   USAGE,
 )
-/** A whole number above 0, or the usage and exit 2. */
-function count(name: string, value: string): number {
-  const n = Number(value)
-  if (Number.isInteger(n) && n > 0) return n
-  process.stderr.write(`--${name} must be a whole number above 0, not ${JSON.stringify(value)}\n${USAGE}\n`)
-  process.exit(2)
-}
-const deviceCount = count('devices', values.devices)
-const messagesPerDevice = count('messages', values.messages)
-const inflightPerDevice = count('inflight', values.inflight)
-const runs = count('runs', values.runs)
+const deviceCount = countOption('devices', values.devices, USAGE)
+const messagesPerDevice = countOption('messages', values.messages, USAGE)
+const inflightPerDevice = countOption('inflight', values.inflight, USAGE)
+const runs = countOption('runs', values.runs, USAGE)
 const client = values.client === 'mqttjs' ? 'mqttjs' : 'raw'
 
 type Row = { kind: 'baseline' | 'broker' | 'ingest'; run: number; result: LoadResult; note: string }

@@ -5,7 +5,7 @@
  * Profiles come from `npm run bench -- --cpu-prof DIR` (the platform runs under node --cpu-prof).
  */
 import { readFileSync } from 'node:fs'
-import { parseCli } from './lib/cli.ts'
+import { countOption, parseCli, requiredPositional } from './lib/cli.ts'
 
 type CallFrame = { functionName: string; url: string; lineNumber: number }
 type ProfileNode = { id: number; callFrame: CallFrame; hitCount?: number; children?: number[] }
@@ -22,16 +22,8 @@ const { values, positionals } = parseCli(
   { allowPositionals: true, options: { top: { type: 'string', default: '30' } } },
   USAGE,
 )
-const file = positionals[0]
-if (file === undefined) {
-  process.stderr.write(`${USAGE}\n`)
-  process.exit(2)
-}
-const top = Number(values.top)
-if (!Number.isInteger(top) || top < 1) {
-  process.stderr.write(`--top must be a whole number above 0, not ${JSON.stringify(values.top)}\n`)
-  process.exit(2)
-}
+const file = requiredPositional(positionals, USAGE)
+const top = countOption('top', values.top, USAGE)
 const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
 
 // Self time per node from samples and their time deltas (µs); hitCount as a fallback.

@@ -20,3 +20,19 @@ export function parseCli<C extends ParseArgsConfig>(
     process.exit(2)
   }
 }
+
+/** The first positional argument (a file), or the usage and exit 2. */
+export function requiredPositional(positionals: string[], usage: string): string {
+  const first = positionals[0]
+  if (first !== undefined) return first
+  process.stderr.write(`${usage}\n`)
+  process.exit(2)
+}
+
+/** An option's value as a whole number above 0, or what is wrong, the usage and exit 2. */
+export function countOption(name: string, value: string, usage: string): number {
+  const n = Number(value)
+  if (Number.isInteger(n) && n > 0) return n
+  process.stderr.write(`--${name} must be a whole number above 0, not ${JSON.stringify(value)}\n${usage}\n`)
+  process.exit(2)
+}
