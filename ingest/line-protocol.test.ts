@@ -164,6 +164,24 @@ describe('line protocol', () => {
     expect(time).toBe('1790000000123345')
   })
 
+  it('escapes quotes and backslashes in string fields, and keeps a reading on one line', () => {
+    const scale = { ...context, device: { ...context.device, id: 'sc-1', kind: 'scale' } } as DeviceContext
+    const base = {
+      ts: status.ts,
+      seq: 1,
+      zeroOffsetE: 0,
+      sealIntact: true,
+      paramCounter: 1,
+      calibrationCounter: 1,
+    }
+    const line = (firmware: string) =>
+      encoder.reading(decode('scale_status', { ...base, firmware }, 'sc-1'), scale)
+    expect(line('fw 2.4')).toContain('firmware="fw 2.4"')
+    expect(line('a\\b "c"')).toContain('firmware="a\\\\b \\"c\\""')
+    expect(line('a\r\nb\nc')).toContain('firmware="a  b c"')
+    expect(line('a\r\nb\nc').split('\n')).toHaveLength(1)
+  })
+
   it('keeps two readings of one millisecond apart, and a redelivery on its own point', () => {
     expect(readingTimeUs(status.ts, 1)).not.toBe(readingTimeUs(status.ts, 2))
     expect(readingTimeUs(status.ts, 1)).toBe(readingTimeUs(status.ts, 1))
