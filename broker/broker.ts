@@ -19,9 +19,9 @@ import {
   type PublishPacket,
   type Subscription,
 } from 'aedes'
-import { Counter, Gauge, Histogram, type Registry as MetricsRegistry } from 'prom-client'
+import { Counter, Gauge, type Registry as MetricsRegistry } from 'prom-client'
 import { DomainError } from '../domain/errors.ts'
-import { createHotCounter } from '../domain/hot-counter.ts'
+import { createHotCounter, createHotHistogram } from '../domain/hot-metrics.ts'
 import type { Logger } from '../domain/logger.ts'
 import type { MessageSink } from '../domain/pipeline.ts'
 import { openFilesLimit } from '../domain/process-figures.ts'
@@ -148,7 +148,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     values: [...UPLINK_TYPES, 'service'],
     registers: [metrics],
   })
-  const sinkSeconds = new Histogram({
+  // Observed once per device message: plain numbers (domain/hot-metrics.ts).
+  const sinkSeconds = createHotHistogram({
     name: 'mqtt_device_sink_seconds',
     help: 'Time the in-process device message sink took to take a message durably',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],

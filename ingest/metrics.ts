@@ -3,7 +3,7 @@
  * per-interval figures of the `platform_ingest` health point.
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
-import { createHotCounter } from '../domain/hot-counter.ts'
+import { createHotCounter } from '../domain/hot-metrics.ts'
 import { UPLINK_TYPES, type UplinkType } from '../domain/topics.ts'
 import type { SpoolDepth } from './spool.ts'
 

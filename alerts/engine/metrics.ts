@@ -5,7 +5,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client'
 import type { AlertSeverity } from '../../domain/alert-change.ts'
-import { createHotCounter } from '../../domain/hot-counter.ts'
+import { createHotCounter } from '../../domain/hot-metrics.ts'
 import { UPLINK_TYPES } from '../../domain/topics.ts'
 import type { Alert } from '../types.ts'
 

@@ -7,7 +7,7 @@
  * one goes with the event's own first write, or with the turn's other windows in one transaction.
  */
 import type { Counter } from 'prom-client'
-import type { HotCounter } from '../../domain/hot-counter.ts'
+import type { HotCounter } from '../../domain/hot-metrics.ts'
 import type { Reading } from '../../domain/reading.ts'
 import type { UplinkType } from '../../domain/topics.ts'
 import type { EngineBase } from './deps.ts'
