@@ -463,6 +463,62 @@ describe('broker: in-process device message sink', () => {
     expect(acked).toEqual(['first', 'second'])
   })
 
+  it("settles the messages that share the sink's promise (a batch) with one reaction, none left behind", async () => {
+    let batch = deferred()
+    let reactions = 0
+    // Counts the reactions the broker registers on the promise the sink hands it.
+    const watched = (promise: Promise<void>): Promise<void> => {
+      const then = promise.then.bind(promise)
+      promise.then = ((...args: Parameters<typeof then>) => {
+        reactions += 1
+        return then(...args)
+      }) as typeof promise.then
+      return promise
+    }
+    let shared = watched(batch.promise)
+    const taken: string[] = []
+    const f = await startBrokerFixture({
+      sink: (message) => {
+        taken.push(message.clientId)
+        return shared
+      },
+    })
+    const ids = ['el-1', 'el-2']
+    const devices = await Promise.all(ids.map((id) => f.connect(id)))
+    const publishAll = (acked: string[]) =>
+      devices.flatMap((device, i) =>
+        [1, 2, 3].map((n) =>
+          device.publishAsync(`v1/elevators/${ids[i]}/status`, STATUS, { qos: 1 }).then(() => {
+            acked.push(`${ids[i]}#${n}`)
+          }),
+        ),
+      )
+    const acked: string[] = []
+    const publishing = publishAll(acked)
+    await vi.waitFor(() => expect(taken).toHaveLength(6))
+    expect(reactions).toBe(1)
+    expect(acked).toEqual([])
+    batch.resolve()
+    await Promise.all(publishing)
+    expect(acked.sort()).toEqual(['el-1#1', 'el-1#2', 'el-1#3', 'el-2#1', 'el-2#2', 'el-2#3'])
+
+    // The same promise, already settled, handed out again after its reaction ran: acknowledged anyway.
+    await devices[0]?.publishAsync('v1/elevators/el-1/status', STATUS, { qos: 1 })
+    await devices[1]?.publishAsync('v1/elevators/el-2/status', STATUS, { qos: 1 })
+    expect(reactions).toBe(3)
+
+    // A failed batch refuses every message in it: no PUBACK, the connections closed.
+    batch = deferred()
+    shared = watched(batch.promise)
+    const none: string[] = []
+    publishAll(none).forEach((p) => p.catch(() => {}))
+    await vi.waitFor(() => expect(taken).toHaveLength(14))
+    batch.reject(new Error('influx down and spool full'))
+    await vi.waitFor(async () => expect(await f.metric('mqtt_device_sink_failures_total')).toBe(6))
+    await vi.waitFor(() => expect(devices.map((d) => d.connected)).toEqual([false, false]))
+    expect(none).toEqual([])
+  })
+
   it('answers a sink failure with no PUBACK; mqtt.js resends after reconnecting and it is taken', async () => {
     const taken: string[] = []
     let failures = 1
