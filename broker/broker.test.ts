@@ -465,14 +465,14 @@ describe('broker: in-process device message sink', () => {
 
   it("settles the messages that share the sink's promise (a batch) with one reaction, none left behind", async () => {
     let batch = deferred()
-    let reactions = 0
     // Counts the reactions the broker registers on the promise the sink hands it.
+    let reactions = 0
     const watched = (promise: Promise<void>): Promise<void> => {
       const then = promise.then.bind(promise)
-      promise.then = ((...args: Parameters<typeof then>) => {
+      vi.spyOn(promise, 'then').mockImplementation((...args) => {
         reactions += 1
-        return then(...args)
-      }) as typeof promise.then
+        return then(...args) as never
+      })
       return promise
     }
     let shared = watched(batch.promise)
@@ -511,7 +511,7 @@ describe('broker: in-process device message sink', () => {
     batch = deferred()
     shared = watched(batch.promise)
     const none: string[] = []
-    publishAll(none).forEach((p) => p.catch(() => {}))
+    for (const publishing of publishAll(none)) publishing.catch(() => {})
     await vi.waitFor(() => expect(taken).toHaveLength(14))
     batch.reject(new Error('influx down and spool full'))
     await vi.waitFor(async () => expect(await f.metric('mqtt_device_sink_failures_total')).toBe(6))
