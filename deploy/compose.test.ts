@@ -101,6 +101,7 @@ describe('docker-compose.yml', () => {
       'test-grafana_admin_password',
     )
     expect(config.services.influxdb?.environment.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN).toBe('test-influx_token')
+    expect(config.services.influxdb?.environment.GOGC).toBe('200')
     const demo = composeConfig(filledEnv(), ['--profile', 'demo'])
     expect(demo.status, demo.stderr).toBe(0)
   })
