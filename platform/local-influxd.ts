@@ -24,7 +24,7 @@ export type Influxd = {
  * part of its CPU: in the throughput benchmark 200 took about 1 of InfluxDB's ~12 µs per reading, for
  * ~100 MiB more of its memory (docs/benchmarks.md, stop 16). docker-compose.yml sets the same for 2.x.
  */
-export const INFLUXD_GOGC = '200'
+const INFLUXD_GOGC = '200'
 
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
