@@ -21,8 +21,8 @@ export type Influxd = {
 /**
  * Go's garbage collector target for influxd (GOGC; Go's default is 100), unless the caller's
  * environment sets one. Ingest keeps InfluxDB busy allocating, and at 100 its collector is a good
- * part of its CPU: in the throughput benchmark 200 took about 1 of InfluxDB's ~12 µs per reading, for
- * ~100 MiB more of its memory (docs/benchmarks.md, stop 16). docker-compose.yml sets the same for 2.x.
+ * part of its CPU: in the throughput benchmark 200 took ~1.2 of InfluxDB's ~13 µs per reading, for
+ * more of its memory (docs/benchmarks.md, stop 16). docker-compose.yml sets the same for InfluxDB 2.x.
  */
 const INFLUXD_GOGC = '200'
 
