@@ -39,7 +39,7 @@ import {
   type HealthField,
   healthLine,
 } from './line-protocol.ts'
-import { createIngestMetrics, createIntervalStats, type ReceivedType } from './metrics.ts'
+import { createIngestMetrics, createIntervalStats } from './metrics.ts'
 import { createSpool, type SpoolDepth } from './spool.ts'
 
 export type IngestDeps = {
@@ -149,10 +149,6 @@ export function createIngest(deps: IngestDeps) {
     isInfluxUp: () => isInfluxUp,
     now,
   })
-
-  function countReceived(type: ReceivedType): void {
-    metrics.received.inc(type)
-  }
 
   // ---- dead letters: group commit, one transaction per tick ----
   let pendingDead: PendingDeadLetter[] = []
@@ -496,7 +492,7 @@ export function createIngest(deps: IngestDeps) {
     const result = decodeMessage(message.topic, message.payload, message.receivedAt, message.clientId)
     if (!result.ok) {
       const parsed = parseTopic(message.topic)
-      countReceived(parsed?.direction === 'uplink' ? parsed.type : 'unknown')
+      metrics.received.inc(parsed?.direction === 'uplink' ? parsed.type : 'unknown')
       const { rejection } = result
       return deadLetter({
         at: message.receivedAt,
@@ -508,7 +504,7 @@ export function createIngest(deps: IngestDeps) {
       })
     }
     const { reading } = result
-    countReceived(reading.type)
+    metrics.received.inc(reading.type)
     const context = registry.getDeviceContext(reading.deviceId)
     if (context === null) {
       return deadLetter({
@@ -666,7 +662,7 @@ export function createIngest(deps: IngestDeps) {
     async recordAlertChange(change: AlertChange): Promise<void> {
       requireRunning()
       counts.received++
-      countReceived('alert_change')
+      metrics.received.inc('alert_change')
       return add(alertChangeLine(change))
     },
 
@@ -678,7 +674,7 @@ export function createIngest(deps: IngestDeps) {
       // All lines go into the open batch first; then wait for each distinct batch once.
       const batches = new Set<Promise<void>>()
       for (const line of lines) {
-        countReceived('alerts_active')
+        metrics.received.inc('alerts_active')
         batches.add(add(line))
       }
       await Promise.all(batches)
@@ -688,7 +684,7 @@ export function createIngest(deps: IngestDeps) {
     async reject(message: InboundMessage, reason: DeadLetterReason, detail: string): Promise<void> {
       requireRunning()
       counts.received++
-      countReceived('unknown')
+      metrics.received.inc('unknown')
       return deadLetter({
         at: message.receivedAt,
         topic: message.topic,
