@@ -1,11 +1,13 @@
 /**
- * A lean MQTT 3.1.1 device connection on mqtt-packet (the parser mqtt.js and aedes use): CONNECT,
- * PUBLISH QoS 1, PUBACK, PINGREQ, DISCONNECT, nothing else, from a chosen local address. mqtt.js costs
- * tens of microseconds and kilobytes per device in stores and timers; with tens of thousands of devices
- * on two cores shared with the platform, the generator would measure itself rather than the server.
+ * A lean MQTT 3.1.1 device connection: CONNECT, PUBLISH QoS 1, PUBACK, PINGREQ, DISCONNECT, nothing
+ * else, from a chosen local address. mqtt.js costs tens of microseconds and kilobytes per device in
+ * stores and timers; with tens of thousands of devices on two cores shared with the platform, the
+ * generator would measure itself rather than the server. The per-message packets (PUBLISH out, PUBACK
+ * in) go through device-codec.ts; mqtt-packet (the library of mqtt.js and aedes) writes the others.
  */
 import { connect as netConnect, type Socket } from 'node:net'
 import mqttPacket from 'mqtt-packet'
+import { createPacketReader, encodePublishQos1, PACKET } from './device-codec.ts'
 
 export type RawConnectOptions = {
   host: string
@@ -22,7 +24,8 @@ export type RawConnectOptions = {
 }
 
 export type RawConnection = {
-  publish(topic: string, payload: Buffer, onAck: (err: Error | null) => void): void
+  /** A string payload is sent as UTF-8. */
+  publish(topic: string, payload: Buffer | string, onAck: (err: Error | null) => void): void
   /** Sends PINGREQ when nothing was written for `idleMs`. */
   pingIfIdle(now: number, idleMs: number): void
   inflight(): number
@@ -46,7 +49,6 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
   return new Promise((resolve, reject) => {
     const socket: Socket = netConnect({ host: o.host, port: o.port, localAddress: o.localAddress })
     socket.setNoDelay(true)
-    const parser = mqttPacket.parser({ protocolVersion: 4 })
     const waiting = new Map<number, (err: Error | null) => void>()
     const closeListeners: Array<(reason: string) => void> = []
     let nextId = 1
@@ -93,17 +95,7 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
         nextId = nextId >= 65535 ? 1 : nextId + 1
         while (waiting.has(id)) id = id >= 65535 ? 1 : id + 1
         waiting.set(id, onAck)
-        queue(
-          mqttPacket.generate({
-            cmd: 'publish',
-            topic,
-            payload,
-            qos: 1,
-            messageId: id,
-            dup: false,
-            retain: false,
-          }),
-        )
+        queue(encodePublishQos1(topic, payload, id))
       },
       pingIfIdle(now, idleMs) {
         if (isConnected && !isClosed && now - lastWriteAt >= idleMs)
@@ -127,25 +119,34 @@ export function connectRaw(o: RawConnectOptions): Promise<RawConnection> {
       destroy: () => socket.destroy(),
     }
 
-    parser.on('packet', (packet) => {
-      if (packet.cmd === 'connack') {
+    const read = createPacketReader((type, body) => {
+      if (type === PACKET.puback && body.length >= 2) {
+        const id = body.readUInt16BE(0)
+        const cb = waiting.get(id)
+        waiting.delete(id)
+        cb?.(null)
+      } else if (type === PACKET.connack && body.length >= 2) {
         clearTimeout(timer)
-        if (packet.returnCode !== 0) {
+        const returnCode = body[1] as number
+        if (returnCode !== 0) {
           socket.destroy()
-          reject(new ConnectError(`${o.clientId}: CONNACK ${packet.returnCode}`, packet.returnCode ?? null))
+          reject(new ConnectError(`${o.clientId}: CONNACK ${returnCode}`, returnCode))
           return
         }
         isConnected = true
         resolve(connection)
-      } else if (packet.cmd === 'puback') {
-        const id = packet.messageId ?? -1
-        const cb = waiting.get(id)
-        waiting.delete(id)
-        cb?.(null)
+      } else if (type !== PACKET.pingresp) {
+        // A device that subscribes to nothing is sent nothing else.
+        socket.destroy(new Error(`${o.clientId}: unexpected packet of type ${type}`))
       }
     })
-    parser.on('error', (err) => socket.destroy(err))
-    socket.on('data', (chunk) => parser.parse(chunk))
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        read(chunk)
+      } catch (err) {
+        socket.destroy(err as Error)
+      }
+    })
     socket.on('error', (err) => {
       lastError = err.message.replace(/\d+\.\d+\.\d+\.\d+:\d+/g, 'addr')
       if (!isConnected) {
