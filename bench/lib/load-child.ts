@@ -4,9 +4,7 @@
  * each message from publish to PUBACK. Kept out of the process under test so it does not share its
  * event loop.
  */
-import { connect as netConnect, type Socket } from 'node:net'
 import mqtt, { type MqttClient } from 'mqtt'
-import mqttPacket from 'mqtt-packet'
 import { reportToParent, sendToParent } from './child-ipc.ts'
 import type {
   DeviceResult,
@@ -17,11 +15,12 @@ import type {
   LoadToParent,
 } from './load-types.ts'
 import { INVALID_KINDS, type InvalidKind, loadMessage } from './payloads.ts'
+import { connectRaw } from './raw-mqtt.ts'
 
 const send = (message: LoadToParent): void => sendToParent(message)
 
 type DeviceConnection = {
-  publish(topic: string, payload: Buffer, onAck: (err: Error | null) => void): void
+  publish(topic: string, payload: Buffer | string, onAck: (err: Error | null) => void): void
   end(): Promise<void>
 }
 
@@ -61,98 +60,17 @@ function connectMqttJs(
   })
 }
 
-/**
- * A lean MQTT 3.1.1 client on mqtt-packet (the parser mqtt.js and aedes use): CONNECT, PUBLISH QoS 1,
- * PUBACK, nothing else. mqtt.js costs tens of microseconds per message in stores and callbacks; on two
- * cores shared with the broker and InfluxDB that would measure the generator, not the server.
- */
-function connectRaw(url: string, device: LoadDevice): Promise<DeviceConnection> {
+/** The lean benchmark connection (raw-mqtt.ts): the cheapest client that still speaks MQTT. */
+function connectLean(url: string, device: LoadDevice): Promise<DeviceConnection> {
   const { hostname, port } = new URL(url)
-  return new Promise((resolve, reject) => {
-    const socket: Socket = netConnect({ host: hostname, port: Number(port || 1883) })
-    socket.setNoDelay(true)
-    const parser = mqttPacket.parser({ protocolVersion: 4 })
-    const waiting = new Map<number, (err: Error | null) => void>()
-    let nextId = 1
-    let isConnected = false
-    let pendingWrites: Buffer[] = []
-    let isFlushScheduled = false
-    const flush = (): void => {
-      isFlushScheduled = false
-      if (pendingWrites.length === 0) return
-      const chunk = pendingWrites.length === 1 ? pendingWrites[0] : Buffer.concat(pendingWrites)
-      pendingWrites = []
-      if (chunk) socket.write(chunk)
-    }
-    const failAll = (err: Error): void => {
-      for (const cb of waiting.values()) cb(err)
-      waiting.clear()
-    }
-    parser.on('packet', (packet) => {
-      if (packet.cmd === 'connack') {
-        if (packet.returnCode !== 0) {
-          reject(new Error(`${device.id}: CONNACK ${packet.returnCode}`))
-          socket.destroy()
-          return
-        }
-        isConnected = true
-        resolve({
-          publish(topic, payload, onAck) {
-            let id = nextId
-            nextId = nextId >= 65535 ? 1 : nextId + 1
-            while (waiting.has(id)) id = id >= 65535 ? 1 : id + 1
-            waiting.set(id, onAck)
-            pendingWrites.push(
-              mqttPacket.generate({
-                cmd: 'publish',
-                topic,
-                payload,
-                qos: 1,
-                messageId: id,
-                dup: false,
-                retain: false,
-              }),
-            )
-            if (!isFlushScheduled) {
-              isFlushScheduled = true
-              setImmediate(flush)
-            }
-          },
-          end: () =>
-            new Promise<void>((done) => {
-              flush()
-              socket.end(mqttPacket.generate({ cmd: 'disconnect' }), () => done())
-              setTimeout(done, 1000).unref()
-            }),
-        })
-      } else if (packet.cmd === 'puback') {
-        const id = packet.messageId ?? -1
-        const cb = waiting.get(id)
-        waiting.delete(id)
-        cb?.(null)
-      }
-    })
-    parser.on('error', (err) => socket.destroy(err))
-    socket.on('data', (chunk) => parser.parse(chunk))
-    socket.on('error', (err) => {
-      if (!isConnected) reject(err)
-      failAll(err)
-    })
-    socket.on('close', () => failAll(new Error(`${device.id}: connection closed`)))
-    socket.on('connect', () => {
-      socket.write(
-        mqttPacket.generate({
-          cmd: 'connect',
-          protocolId: 'MQTT',
-          protocolVersion: 4,
-          clean: true,
-          clientId: device.id,
-          keepalive: 0,
-          username: device.username,
-          password: device.password === undefined ? undefined : Buffer.from(device.password),
-        }),
-      )
-    })
+  return connectRaw({
+    host: hostname,
+    port: Number(port || 1883),
+    clientId: device.id,
+    username: device.username,
+    password: device.password,
+    keepaliveS: 0,
+    timeoutMs: 20_000,
   })
 }
 
@@ -162,7 +80,7 @@ async function run(options: LoadOptions): Promise<LoadResult> {
     if (errors.length < 50) errors.push(msg)
   }
   const connectOne = (device: LoadDevice) =>
-    options.client === 'raw' ? connectRaw(options.url, device) : connectMqttJs(options.url, device, onError)
+    options.client === 'raw' ? connectLean(options.url, device) : connectMqttJs(options.url, device, onError)
   const connections: DeviceConnection[] = []
   const concurrency = options.connectConcurrency ?? 50
   for (let i = 0; i < options.devices.length; i += concurrency) {

@@ -20,7 +20,7 @@ export type LoadOptions = {
   connectConcurrency?: number
   /** Stop waiting for acknowledgements after this long. */
   maxDurationMs?: number
-  /** 'mqttjs' (default): the reference client. 'raw': a lean mqtt-packet client for benchmarks. */
+  /** 'mqttjs' (default): the reference client. 'raw': the lean benchmark client (raw-mqtt.ts). */
   client?: 'mqttjs' | 'raw'
 }
 

@@ -12,7 +12,13 @@ import { uplinkTopic } from '../../domain/topics.ts'
 export const INVALID_KINDS = ['schema', 'invalid_json', 'not_utf8'] as const
 export type InvalidKind = (typeof INVALID_KINDS)[number]
 
-export type LoadMessage = { topic: string; payload: Buffer; type: UplinkType; invalid: InvalidKind | null }
+/** A valid payload is its JSON text (written into the packet as UTF-8), a refused one its bytes. */
+export type LoadMessage = {
+  topic: string
+  payload: Buffer | string
+  type: UplinkType
+  invalid: InvalidKind | null
+}
 
 function hash(deviceIndex: number, seq: number): number {
   let h = Math.imul(deviceIndex + 0x9e3779b9, 0x85ebca6b) ^ Math.imul(seq + 0x27d4eb2f, 0xc2b2ae35)
@@ -29,60 +35,47 @@ export function messageType(kind: DeviceKind, seq: number): UplinkType {
   return seq % 10 === 9 ? 'scale_status' : 'scale_weighing'
 }
 
-function validPayload(type: UplinkType, seq: number, ts: number): Record<string, unknown> {
+/**
+ * The JSON text of a valid payload, written as a template: the generator makes one per message, and
+ * building an object to `JSON.stringify` it took ~1 µs of the cores the measured server runs on
+ * (0.3 µs this way). payloads.test.ts decodes each kind with the platform's own decoder.
+ */
+function validPayloadText(type: UplinkType, seq: number, ts: number): string {
   switch (type) {
-    case 'elevator_status':
-      return {
-        ts,
-        seq,
-        mode: 'normal',
-        floor: seq % 30,
-        levelled: seq % 3 === 0,
-        doorZone: seq % 3 === 0,
-        direction: seq % 3 === 0 ? 'stopped' : seq % 2 === 0 ? 'up' : 'down',
-        speed: seq % 3 === 0 ? 0 : 1.5,
-        door: seq % 3 === 0 ? 'open' : 'closed',
-        occupied: seq % 2 === 0,
-        load: (seq % 10) / 10,
-        safetyCircuit: true,
-        doorLock: true,
-        power: true,
-        alarmButton: false,
-      }
+    case 'elevator_status': {
+      const isStopped = seq % 3 === 0
+      const direction = isStopped ? 'stopped' : seq % 2 === 0 ? 'up' : 'down'
+      return (
+        `{"ts":${ts},"seq":${seq},"mode":"normal","floor":${seq % 30},"levelled":${isStopped},` +
+        `"doorZone":${isStopped},"direction":"${direction}","speed":${isStopped ? 0 : 1.5},` +
+        `"door":"${isStopped ? 'open' : 'closed'}","occupied":${seq % 2 === 0},"load":${(seq % 10) / 10},` +
+        `"safetyCircuit":true,"doorLock":true,"power":true,"alarmButton":false}`
+      )
+    }
     case 'elevator_event':
-      return { ts, seq, code: 'mode_change', detail: { mode: 'normal' } }
+      return `{"ts":${ts},"seq":${seq},"code":"mode_change","detail":{"mode":"normal"}}`
     case 'scale_status':
-      return {
-        ts,
-        seq,
-        zeroOffsetE: 0.1,
-        sealIntact: true,
-        paramCounter: 3,
-        calibrationCounter: 1,
-        firmware: 'sc-fw 2.4.1',
-      }
+      return (
+        `{"ts":${ts},"seq":${seq},"zeroOffsetE":0.1,"sealIntact":true,"paramCounter":3,` +
+        `"calibrationCounter":1,"firmware":"sc-fw 2.4.1"}`
+      )
     case 'scale_weighing': {
       const net = 0.5 + (seq % 40) / 10
-      return {
-        ts,
-        seq,
-        grossKg: net + 0.05,
-        tareKg: 0.05,
-        netKg: net,
-        unitPriceCny: 12.8,
-        amountCny: Math.round(net * 12.8 * 100) / 100,
-        stable: true,
-      }
+      const amount = Math.round(net * 12.8 * 100) / 100
+      return (
+        `{"ts":${ts},"seq":${seq},"grossKg":${net + 0.05},"tareKg":0.05,"netKg":${net},` +
+        `"unitPriceCny":12.8,"amountCny":${amount},"stable":true}`
+      )
     }
     case 'scale_event':
-      return { ts, seq, code: 'tare', detail: { tareKg: 0.05 } }
+      return `{"ts":${ts},"seq":${seq},"code":"tare","detail":{"tareKg":0.05}}`
   }
 }
 
 function invalidPayload(kind: InvalidKind, type: UplinkType, seq: number, ts: number): Buffer {
   switch (kind) {
     case 'schema':
-      return Buffer.from(JSON.stringify({ ...validPayload(type, seq, ts), seq: -1 }))
+      return Buffer.from(JSON.stringify({ ...JSON.parse(validPayloadText(type, seq, ts)), seq: -1 }))
     case 'invalid_json':
       return Buffer.from(`{"ts":${ts},"seq":${seq},`)
     case 'not_utf8':
@@ -106,5 +99,5 @@ export function loadMessage(
     const invalid = INVALID_KINDS[(device.index + seq) % INVALID_KINDS.length] ?? 'schema'
     return { topic, type, invalid, payload: invalidPayload(invalid, type, seq, ts) }
   }
-  return { topic, type, invalid: null, payload: Buffer.from(JSON.stringify(validPayload(type, seq, ts))) }
+  return { topic, type, invalid: null, payload: validPayloadText(type, seq, ts) }
 }
