@@ -13,6 +13,8 @@
  * order the PUBLISHes arrived [MQTT-4.6.0-2]; an `ack()` of a message from a connection that has since
  * dropped is ignored (the broker delivers that message again on the persistent session).
  */
+// For its effect: mqtt-packet without its debug() calls (see the module).
+import './quiet-mqtt-packet.ts'
 import { connect as netConnect, type Socket } from 'node:net'
 import { connect as tlsConnect } from 'node:tls'
 import mqttPacket, { type Packet } from 'mqtt-packet'
