@@ -3,7 +3,7 @@ import bl from 'bl'
 import mqttPacket from 'mqtt-packet'
 import { describe, expect, it, vi } from 'vitest'
 import type { InboundMessage } from '../domain/pipeline.ts'
-import { forgetConnectPacket, useLeanParserBuffer } from './lean-parser.ts'
+import { forgetConnectPacket, LeanBufferList, useLeanParserBuffer } from './lean-parser.ts'
 import { startBrokerFixture } from './testing.ts'
 
 const parserOf = (client: unknown) => (client as { _parser: { _list: unknown; settings: unknown } })._parser
@@ -12,7 +12,7 @@ describe('lean parser buffer', () => {
   it('swaps only an empty BufferListStream', () => {
     const empty = { _parser: { _list: new bl.BufferListStream() } }
     expect(useLeanParserBuffer(empty)).toBe(true)
-    expect(empty._parser._list).toBeInstanceOf(bl.BufferList)
+    expect(empty._parser._list).toBeInstanceOf(LeanBufferList)
     expect(empty._parser._list).not.toBeInstanceOf(bl.BufferListStream)
 
     const holding = { _parser: { _list: new bl.BufferListStream(Buffer.from([0x30])) } }
@@ -78,7 +78,7 @@ describe('lean parser buffer', () => {
     expect(taken[0]?.payload.toString()).toBe(status)
     expect(clients).toHaveLength(1)
     const client = clients[0]
-    expect(parserOf(client)._list).toBeInstanceOf(bl.BufferList)
+    expect(parserOf(client)._list).toBeInstanceOf(LeanBufferList)
     expect(parserOf(client)._list).not.toBeInstanceOf(bl.BufferListStream)
     // The CONNECT packet, the device's secret in it, is not kept for the connection's life.
     expect(parserOf(client).settings).toStrictEqual({ protocolVersion: 4, bridgeMode: undefined })
@@ -92,5 +92,55 @@ describe('lean parser buffer', () => {
     })
     expect(f.logs.filter((line) => line.msg.includes('parser not as expected'))).toEqual([])
     socket.destroy()
+  })
+
+  it('reads every number and string as bl does, wherever the buffers split the bytes', () => {
+    const bytes = Buffer.from(Array.from({ length: 23 }, (_, i) => (i * 97 + 13) & 0xff))
+    // Splits into 1 to 4 buffers at every combination of cut points (an empty buffer among them).
+    const splits: number[][] = [[]]
+    for (let a = 0; a <= bytes.length; a++) {
+      splits.push([a])
+      for (let b = a; b <= bytes.length; b += 3) splits.push([a, b], [a, b, Math.min(bytes.length, b + 2)])
+    }
+    const describeOutcome = (read: () => unknown): string => {
+      try {
+        return `= ${String(read())}`
+      } catch (err) {
+        return `throws ${(err as Error).name}`
+      }
+    }
+    let compared = 0
+    for (const cuts of splits) {
+      const edges = [0, ...cuts, bytes.length]
+      const parts = edges.slice(1).map((end, i) => bytes.subarray(edges[i], end))
+      const ours = new LeanBufferList()
+      const theirs = new bl.BufferList()
+      for (const part of parts) {
+        ours.append(part)
+        theirs.append(part)
+      }
+      for (let offset = -1; offset <= bytes.length + 1; offset++) {
+        for (const method of ['readUInt8', 'readUInt16BE', 'readUInt32BE'] as const) {
+          expect(
+            describeOutcome(() => ours[method](offset)),
+            `${method}(${offset}) of ${cuts}`,
+          ).toBe(describeOutcome(() => theirs[method](offset)))
+          compared++
+        }
+        for (const length of [0, 1, 2, 5]) {
+          const end = offset + length
+          expect(ours.toString('utf8', offset, end), `toString(${offset}, ${end}) of ${cuts}`).toBe(
+            theirs.toString('utf8', offset, end),
+          )
+          expect(ours.toString('hex', offset, end)).toBe(theirs.toString('hex', offset, end))
+        }
+      }
+      expect(ours.toString()).toBe(theirs.toString())
+      // consume() is bl's own: the reads follow what it leaves.
+      ours.consume(3)
+      theirs.consume(3)
+      expect(describeOutcome(() => ours.readUInt16BE(1))).toBe(describeOutcome(() => theirs.readUInt16BE(1)))
+    }
+    expect(compared).toBeGreaterThan(10_000)
   })
 })

@@ -19,12 +19,66 @@ import bl from 'bl'
 type ConnectSettings = { cmd?: unknown; protocolVersion?: unknown; bridgeMode?: unknown }
 type ParserHolder = { _parser?: { _list?: unknown; settings?: ConnectSettings } }
 
-/** Swaps the parser's empty BufferListStream for a BufferList; false if the client is not as expected. */
+// Where `bufferHolding` found its bytes, inside the buffer it returned: a number kept here rather
+// than a pair returned, which would be one more object per read.
+let foundAt = 0
+
+/** The buffer holding bytes [offset, offset + bytes) of the list whole, or undefined. */
+function bufferHolding(bufs: readonly Buffer[], offset: number, bytes: number): Buffer | undefined {
+  if (!(offset >= 0)) return undefined
+  let rest = offset
+  for (let i = 0; i < bufs.length; i++) {
+    const buf = bufs[i] as Buffer
+    if (rest < buf.length) {
+      if (rest + bytes > buf.length) return undefined
+      foundAt = rest
+      return buf
+    }
+    rest -= buf.length
+  }
+  return undefined
+}
+
+/**
+ * bl's BufferList reads a number by slicing a view of its bytes first, after an `[index, offset]`
+ * array to find them: two objects for each field mqtt-packet reads, about a dozen per PUBLISH (with
+ * the topic's string), 11 % of the bytes the platform allocated per reading (docs/benchmarks.md, stop
+ * 17). These read from the buffer that holds the bytes when one does, and leave bytes spread over two
+ * buffers to bl. Everything else, and every result, is bl's (lean-parser.test.ts compares them).
+ */
+export class LeanBufferList extends bl.BufferList {}
+
+type List = LeanBufferList & { _bufs: Buffer[] }
+const blList = bl.BufferList.prototype
+// On the prototype rather than as class methods: bl's types declare the read methods as properties.
+Object.assign(LeanBufferList.prototype, {
+  readUInt8(this: List, offset = 0): number {
+    const buf = bufferHolding(this._bufs, offset, 1)
+    return buf === undefined ? blList.readUInt8.call(this, offset) : (buf[foundAt] as number)
+  },
+  readUInt16BE(this: List, offset = 0): number {
+    const buf = bufferHolding(this._bufs, offset, 2)
+    return buf === undefined ? blList.readUInt16BE.call(this, offset) : buf.readUInt16BE(foundAt)
+  },
+  readUInt32BE(this: List, offset = 0): number {
+    const buf = bufferHolding(this._bufs, offset, 4)
+    return buf === undefined ? blList.readUInt32BE.call(this, offset) : buf.readUInt32BE(foundAt)
+  },
+  toString(this: List, encoding?: string, start?: number, end?: number): string {
+    if (typeof start === 'number' && typeof end === 'number' && start <= end && end <= this.length) {
+      const buf = bufferHolding(this._bufs, start, end - start)
+      if (buf !== undefined) return buf.toString(encoding as BufferEncoding, foundAt, foundAt + (end - start))
+    }
+    return blList.toString.call(this, encoding, start, end)
+  },
+})
+
+/** Swaps the parser's empty BufferListStream for a LeanBufferList; false if the client is not as expected. */
 export function useLeanParserBuffer(client: object): boolean {
   const parser = (client as ParserHolder)._parser
   const list = parser?._list
   if (parser === undefined || !(list instanceof bl.BufferListStream) || list.length !== 0) return false
-  parser._list = new bl.BufferList()
+  parser._list = new LeanBufferList()
   return true
 }
 
