@@ -6,8 +6,9 @@
  * authorized device uplink is handed to `onDeviceMessage` from inside `authorizePublish`, and the
  * device's PUBACK (written by aedes only after that callback) waits until ingest has the message.
  */
-// For its effect: mqtt-packet without its debug() calls (see the module).
-import '../domain/quiet-mqtt-packet.ts'
+// For their effect: mqtt-packet without its debug() calls, and a tick's PUBACKs to a socket in one
+// write (see the modules; the second imports the first).
+import '../domain/batched-pubacks.ts'
 import { readFile } from 'node:fs/promises'
 import { createServer, type Server, type Socket } from 'node:net'
 import { createServer as createTlsServer } from 'node:tls'

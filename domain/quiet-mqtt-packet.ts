@@ -69,7 +69,7 @@ function quiet(mqttPacketPath: string): QuietOutcome {
 }
 
 /** Every copy of mqtt-packet the platform loads: ours, aedes' and mqtt.js' (npm may nest one). */
-function mqttPacketPaths(): string[] {
+export function mqttPacketPaths(): string[] {
   const requireHere = createRequire(import.meta.url)
   const paths = new Set<string>([requireHere.resolve('mqtt-packet')])
   for (const user of ['aedes', 'mqtt']) {
