@@ -7,6 +7,7 @@ import { startFakeHttp } from '../test/support/fake-http.ts'
 import { createTestDatabase, freePort, influxQuery, startInfluxd } from '../test/support/influxd.ts'
 import { toV1Path } from './influx-v1-transport.ts'
 import { createInfluxWriter, INFLUX_ERROR_CODES, type InfluxWriterConfig } from './influx-writer.ts'
+import { LineBatch } from './line-batch.ts'
 
 const base: Omit<InfluxWriterConfig, 'INFLUX_URL' | 'INFLUX_DB'> = {
   INFLUX_API: '1',
@@ -164,6 +165,62 @@ describe('InfluxDB writer, INFLUX_API=2', () => {
       { type: 'text/plain; charset=utf-8', encoding: undefined, body: small.join('\n') },
       { type: 'text/plain; charset=utf-8', encoding: 'gzip', body: large.join('\n') },
     ])
+  })
+
+  it("writes a batch's bytes as they are, on one kept-alive connection, under the URL's own path", async () => {
+    const seen: Array<{ url: string; port: number; body: string }> = []
+    const url = await startFakeHttp((req, body, res) => {
+      seen.push({ url: req.url ?? '', port: req.socket.remotePort ?? 0, body: body.toString('utf8') })
+      res.statusCode = 204
+      res.end()
+    })
+    const writer = createInfluxWriter({
+      ...base,
+      INFLUX_API: '2',
+      INFLUX_URL: `${url}/influx/`,
+      INFLUX_DB: 'liftscale',
+      INFLUX_ORG: 'bureau',
+    })
+    const batches = [['m,site=桥口 v=1i 1', 'm v=2i 2'], ['m v=3i 3']].map((lines) => {
+      const batch = new LineBatch()
+      for (const line of lines) batch.push(line)
+      return batch
+    })
+    for (const batch of batches) await writer.write(batch)
+    expect(seen.map((s) => [s.url, s.body])).toEqual([
+      ['/influx/api/v2/write?org=bureau&bucket=liftscale&precision=us', 'm,site=桥口 v=1i 1\nm v=2i 2\n'],
+      ['/influx/api/v2/write?org=bureau&bucket=liftscale&precision=us', 'm v=3i 3\n'],
+    ])
+    expect(seen[1]?.port).toBe(seen[0]?.port)
+  })
+
+  it('gives up on a server that does not answer within INFLUX_TIMEOUT_MS, and says so', async () => {
+    let requests = 0
+    const url = await startFakeHttp((req) => {
+      requests++
+      // Never answers; the socket goes when the server closes.
+      req.socket.setTimeout(10_000)
+    })
+    const writer = createInfluxWriter({
+      ...base,
+      INFLUX_API: '2',
+      INFLUX_URL: url,
+      INFLUX_DB: 'x',
+      INFLUX_TIMEOUT_MS: 200,
+    })
+    expect(await codeOf(writer.write(['m v=1i 1']))).toBe(INFLUX_ERROR_CODES.unreachable)
+    expect(requests).toBe(1)
+  })
+
+  it('classifies 503 as InfluxDB not writing now, with its message', async () => {
+    const url = await startFakeHttp((_req, _body, res) => {
+      res.statusCode = 503
+      res.end(`overloaded ${'x'.repeat(200_000)}`)
+    })
+    const writer = createInfluxWriter({ ...base, INFLUX_API: '2', INFLUX_URL: url, INFLUX_DB: 'x' })
+    const err = await writer.write(['m v=1i 1']).catch((e: unknown) => e as Error & { code: string })
+    expect(err?.code).toBe(INFLUX_ERROR_CODES.unavailable)
+    expect(err?.message).toMatch(/^InfluxDB answered 503: overloaded x+$/)
   })
 
   // InfluxDB 2.x answers a partial write (a field type conflict, a point beyond the bucket's

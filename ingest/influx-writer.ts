@@ -1,13 +1,15 @@
 /**
- * Sends batches of line protocol to InfluxDB with @influxdata/influxdb-client, and says plainly why a
- * batch was not taken. The client's own retry buffer is kept out of the way: it lives in memory and
- * drops lines on overflow, on exhausted retries and on close(). Every write here has a `writeFailed`
- * hook that hands the error back to the caller (a returned promise replaces the client's retry), so
- * each batch ends either accepted (204) or rejected to ingest, which spools it.
+ * Sends batches of line protocol to InfluxDB and says plainly why a batch was not taken. Each write is
+ * one request of the batch's bytes (influx-write-request.ts) that ends either accepted (2xx) or
+ * rejected to ingest, which spools it; nothing is retried or buffered here behind ingest's back.
+ * @influxdata/influxdb-client does the probe and `CREATE DATABASE`, and its `HttpError` is the one
+ * refusal classified below.
  */
-import { HttpError, InfluxDB, type SendOptions } from '@influxdata/influxdb-client'
+import { HttpError, InfluxDB } from '@influxdata/influxdb-client'
 import { DomainError } from '../domain/errors.ts'
-import { createV1Transport } from './influx-v1-transport.ts'
+import { createV1Transport, toV1Path } from './influx-v1-transport.ts'
+import { createWriteRequest } from './influx-write-request.ts'
+import { LineBatch } from './line-batch.ts'
 import { PRECISION } from './line-protocol.ts'
 
 /** Why InfluxDB did not take a batch; `rejected` is the only one retrying cannot fix. */
@@ -123,24 +125,31 @@ export function createInfluxWriter(config: InfluxWriterConfig) {
     : new InfluxDB({ url: config.INFLUX_URL, token: config.INFLUX_TOKEN, timeout: config.INFLUX_TIMEOUT_MS })
   const writePath = `/api/v2/write?org=${encodeURIComponent(config.INFLUX_ORG)}&bucket=${encodeURIComponent(bucket)}&precision=${PRECISION}`
 
-  // A batch is one request of lines ingest already encoded and joins once. The library's WriteApi
-  // would copy the array, measure every line again and keep its own buffers, per batch (2.8 % of the
-  // platform's time in the throughput benchmark): its transport alone does the HTTP, gzip and errors.
-  const writeOptions: SendOptions = {
-    method: 'POST',
-    headers: { 'content-type': 'text/plain; charset=utf-8' },
-    gzipThreshold:
-      config.INFLUX_GZIP_THRESHOLD_BYTES > 0 ? config.INFLUX_GZIP_THRESHOLD_BYTES : Number.MAX_SAFE_INTEGER,
-  }
+  // A batch is one request of the bytes ingest already encoded (influx-write-request.ts). The library's
+  // WriteApi would copy the array, measure every line again and keep its own buffers, per batch (2.8 %
+  // of the platform's time in the throughput benchmark), and its transport takes text only.
+  const writeRequest = createWriteRequest({
+    baseUrl: config.INFLUX_URL,
+    path: isV1 ? toV1Path(writePath) : writePath,
+    authorization:
+      config.INFLUX_TOKEN === undefined
+        ? undefined
+        : isV1
+          ? `Basic ${Buffer.from(config.INFLUX_TOKEN, 'utf8').toString('base64')}`
+          : `Token ${config.INFLUX_TOKEN}`,
+    timeoutMs: config.INFLUX_TIMEOUT_MS,
+    gzipThresholdBytes: config.INFLUX_GZIP_THRESHOLD_BYTES,
+  })
 
   return {
     target,
 
-    /** Resolves once InfluxDB accepted every line (204); rejects with a classified DomainError. */
-    async write(lines: readonly string[]): Promise<void> {
+    /** Resolves once InfluxDB accepted every line (2xx); rejects with a classified DomainError. */
+    async write(lines: readonly string[] | LineBatch): Promise<void> {
       if (lines.length === 0) return
+      const body = lines instanceof LineBatch ? lines.body() : Buffer.from(lines.join('\n'), 'utf8')
       try {
-        await client.transport.request(writePath, lines.join('\n'), writeOptions)
+        await writeRequest.post(body)
       } catch (err) {
         throw classifyInfluxError(err, target)
       }

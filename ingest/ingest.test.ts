@@ -16,6 +16,7 @@ import type { DeviceContext } from '../domain/registry-types.ts'
 import { startFakeHttp } from '../test/support/fake-http.ts'
 import { IngestConfigSchema } from './config.ts'
 import { createIngest } from './ingest.ts'
+import { LineBatch } from './line-batch.ts'
 
 const context: DeviceContext = {
   device: {
@@ -81,10 +82,10 @@ function fakeInflux() {
       for (const r of held.splice(0)) r()
     },
     heldCount: () => held.length,
-    async write(lines: readonly string[]) {
+    async write(lines: readonly string[] | LineBatch) {
       if (mode === 'down') throw new DomainError('INFLUX_UNREACHABLE', 'nobody home')
       if (mode === 'hold') await new Promise<void>((resolve) => held.push(resolve))
-      writes.push([...lines])
+      writes.push(lines instanceof LineBatch ? lines.toLines() : [...lines])
     },
     async probe() {
       if (mode === 'down') throw new DomainError('INFLUX_UNREACHABLE', 'nobody home')

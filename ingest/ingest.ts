@@ -32,6 +32,7 @@ import {
   openDeadLetterStore,
 } from './dead-letters.ts'
 import { createInfluxWriter, INFLUX_ERROR_CODES, type InfluxWriter } from './influx-writer.ts'
+import { LineBatch } from './line-batch.ts'
 import {
   activeAlertsLines,
   alertChangeLine,
@@ -78,7 +79,7 @@ export type IngestStats = {
 export type Ingest = ReturnType<typeof createIngest>
 
 type Batch = {
-  lines: string[]
+  lines: LineBatch
   promise: Promise<void>
   resolve: () => void
   reject: (err: unknown) => void
@@ -90,11 +91,16 @@ const LOG_EVERY_MS = 60_000
 
 // Ingest's own health points travel with the readings but are not counted as written or spooled.
 const HEALTH_PREFIX = 'platform_'
-function dataLines(lines: readonly string[]): number {
+function dataLines(lines: Lines): number {
+  if (lines instanceof LineBatch) return lines.counted
   let n = 0
   for (const line of lines) if (!line.startsWith(HEALTH_PREFIX)) n++
   return n
 }
+
+/** A batch as taken (bytes), or lines read back from a refused batch or the spool. */
+type Lines = LineBatch | readonly string[]
+const asArray = (lines: Lines): readonly string[] => (lines instanceof LineBatch ? lines.toLines() : lines)
 
 function newBatch(): Batch {
   let resolve: () => void = () => undefined
@@ -105,7 +111,7 @@ function newBatch(): Batch {
   })
   // Callers may not be waiting yet; an unobserved rejection must not crash the process.
   promise.catch(() => undefined)
-  return { lines: [], promise, resolve, reject }
+  return { lines: new LineBatch(), promise, resolve, reject }
 }
 
 function sleep(ms: number, signal: { wake: (() => void) | null }): Promise<void> {
@@ -232,7 +238,7 @@ export function createIngest(deps: IngestDeps) {
    * Writes lines; a batch InfluxDB refuses as bad data (400/413) is halved until the offending lines
    * are found, and those become dead letters. Returns the lines still to spool, with the reason.
    */
-  async function deliver(lines: readonly string[]): Promise<{ unsent: readonly string[]; error: unknown }> {
+  async function deliver(lines: Lines): Promise<{ unsent: Lines; error: unknown }> {
     if (writer === null) return { unsent: lines, error: null }
     const started = performance.now()
     try {
@@ -250,15 +256,17 @@ export function createIngest(deps: IngestDeps) {
       const isDataRefused =
         isDomainError(err, INFLUX_ERROR_CODES.rejected) || isDomainError(err, INFLUX_ERROR_CODES.tooLarge)
       if (!isDataRefused) return { unsent: lines, error: err }
-      const [line] = lines
-      if (lines.length === 1 && line !== undefined) {
+      const each = asArray(lines)
+      const [line] = each
+      if (each.length === 1 && line !== undefined) {
         await deadLetter(refusedLine(line, err))
         return { unsent: [], error: null }
       }
-      const half = Math.ceil(lines.length / 2)
-      const first = await deliver(lines.slice(0, half))
-      if (first.error !== null) return { unsent: [...first.unsent, ...lines.slice(half)], error: first.error }
-      return deliver(lines.slice(half))
+      const half = Math.ceil(each.length / 2)
+      const first = await deliver(each.slice(0, half))
+      if (first.error !== null)
+        return { unsent: [...asArray(first.unsent), ...each.slice(half)], error: first.error }
+      return deliver(each.slice(half))
     }
   }
 
@@ -275,7 +283,7 @@ export function createIngest(deps: IngestDeps) {
     }
   }
 
-  async function toSpool(lines: readonly string[]): Promise<void> {
+  async function toSpool(lines: Lines): Promise<void> {
     await spool.append(lines)
     const data = dataLines(lines)
     metrics.spooled.inc(data)
@@ -297,7 +305,7 @@ export function createIngest(deps: IngestDeps) {
       lingerTimer = setTimeout(onLinger, config.INGEST_FLUSH_INTERVAL_MS)
     }
     const batch = open
-    batch.lines.push(line)
+    batch.lines.push(line, !line.startsWith(HEALTH_PREFIX))
     pendingLines++
     if (batch.lines.length >= config.INGEST_BATCH_SIZE) {
       seal()
@@ -348,10 +356,11 @@ export function createIngest(deps: IngestDeps) {
   }
 
   function dispatch(batches: Batch[], isDirect: boolean): void {
-    const lines = batches.length === 1 && batches[0] ? batches[0].lines : batches.flatMap((b) => b.lines)
+    const lines =
+      batches.length === 1 && batches[0] ? batches[0].lines : LineBatch.concat(batches.map((b) => b.lines))
     if (isDirect) inFlight++
     const run = (async () => {
-      let unsent: readonly string[] = lines
+      let unsent: Lines = lines
       if (isDirect) {
         const result = await deliver(lines)
         unsent = result.unsent

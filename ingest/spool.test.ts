@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it, onTestFinished } from 'vitest'
 import { silentLogger } from '../domain/logger.ts'
+import { LineBatch } from './line-batch.ts'
 import { createSpool, type SpoolOptions } from './spool.ts'
 import { processStartTime } from './spool-owner.ts'
 
@@ -64,6 +65,32 @@ describe('spool', () => {
     const again = spoolIn(dir)
     await again.open()
     expect(again.isEmpty()).toBe(true)
+    await again.close()
+  })
+
+  it('writes a batch held as bytes as the same record as its lines', async () => {
+    const lines = [...batch(0, 50), 'm,site=桥口区 note="汉正街" 99']
+    const asBytes = new LineBatch()
+    for (const line of lines) asBytes.push(line)
+    const dirs = [tempDir(), tempDir()]
+    for (const [i, dir] of dirs.entries()) {
+      const spool = spoolIn(dir, { now: () => 1_790_000_000_000 })
+      await spool.open()
+      await spool.append(i === 0 ? lines : asBytes)
+      await spool.close()
+    }
+    const segments = dirs.map((dir) => readdirSync(dir).filter((f) => f.endsWith('.seg')))
+    expect(segments[0]?.length).toBeGreaterThan(0)
+    expect(segments[1]).toEqual(segments[0])
+    for (const name of segments[0] ?? []) {
+      expect(readFileSync(join(dirs[1] ?? '', name)).equals(readFileSync(join(dirs[0] ?? '', name)))).toBe(
+        true,
+      )
+    }
+    const again = spoolIn(dirs[1] ?? '')
+    await again.open()
+    expect(again.depth()).toMatchObject({ records: 1, lines: lines.length })
+    expect(await drain(again)).toEqual(lines)
     await again.close()
   })
 

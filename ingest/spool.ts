@@ -19,6 +19,7 @@ import { join } from 'node:path'
 import { crc32 } from 'node:zlib'
 import { DomainError } from '../domain/errors.ts'
 import type { Logger } from '../domain/logger.ts'
+import { LineBatch } from './line-batch.ts'
 import { claimSpool } from './spool-owner.ts'
 
 const MAGIC = 0x3150534c // 'LSP1' read as little-endian u32
@@ -58,8 +59,10 @@ type PendingAppend = {
 
 const segmentName = (n: number): string => `${String(n).padStart(12, '0')}.seg`
 
-function encodeRecord(lines: readonly string[], createdAt: number): Buffer {
-  const payload = Buffer.from(lines.join('\n'), 'utf8')
+function encodeRecord(lines: readonly string[] | LineBatch, createdAt: number): Buffer {
+  // The lines joined by line breaks; a batch's bytes are that already, with one more break at the end.
+  const payload =
+    lines instanceof LineBatch ? lines.body().subarray(0, -1) : Buffer.from(lines.join('\n'), 'utf8')
   const record = Buffer.allocUnsafe(HEADER_BYTES + payload.length)
   record.writeUInt32LE(MAGIC, 0)
   record.writeUInt32LE(payload.length, 4)
@@ -329,7 +332,7 @@ export function createSpool(options: SpoolOptions) {
     },
 
     /** Appends one batch; resolves once it is fsync'd. Waits while the spool is full. */
-    async append(lines: readonly string[]): Promise<void> {
+    async append(lines: readonly string[] | LineBatch): Promise<void> {
       if (!isOpen || isClosing) throw new DomainError('SPOOL_CLOSED', 'spool is not open')
       if (lines.length === 0) return
       const createdAt = now()
