@@ -15,6 +15,9 @@ import { HttpError, RequestTimedOutError } from '@influxdata/influxdb-client'
 
 const gzip = promisify(gzipCallback)
 
+/** How long a kept-alive socket may sit idle before the agent closes it. */
+const IDLE_SOCKET_MS = 5000
+
 /** The error text kept from a refusal: InfluxDB's message is short, a proxy's page need not be. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024
 
@@ -39,8 +42,10 @@ export function createWriteRequest(options: WriteRequestOptions): WriteRequest {
   const base = new URL(options.baseUrl)
   const isTls = base.protocol === 'https:'
   const send = isTls ? httpsRequest : httpRequest
-  // Idle sockets of a keep-alive agent are unref'd: they never hold the process open.
-  const agent = isTls ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true })
+  // Keep-alive as Node's global agent, which the library used: an idle socket is closed after 5 s (before
+  // a server's own idle timeout can close it under a request), and is unref'd, never holding the process.
+  const agentOptions = { keepAlive: true, timeout: IDLE_SOCKET_MS }
+  const agent = isTls ? new HttpsAgent(agentOptions) : new HttpAgent(agentOptions)
   const url = new URL(`${base.pathname.replace(/\/+$/, '')}${options.path}`, base)
   const fixedHeaders: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' }
   if (options.authorization !== undefined) fixedHeaders.authorization = options.authorization
