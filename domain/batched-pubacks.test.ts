@@ -109,6 +109,22 @@ describe('PUBACKs of one tick in one write', () => {
     expect(errors).toEqual([])
   })
 
+  it('fails only the socket whose write throws, and still writes the others', async () => {
+    const broken = recordingStream()
+    const errors: Error[] = []
+    broken.on('error', (err) => errors.push(err))
+    Reflect.set(broken, 'write', () => {
+      throw new Error('socket gone wrong')
+    })
+    const fine = recordingStream()
+    mqttPacket.writeToStream(puback(1), broken)
+    mqttPacket.writeToStream(puback(2), fine)
+    await tick()
+    expect(broken.destroyed).toBe(true)
+    expect(errors.map((e) => e.message)).toEqual(['socket gone wrong'])
+    expect(fine.calls).toEqual([encodePubacks([2])])
+  })
+
   describe('behind a real Aedes broker', () => {
     let server: Server | null = null
     let broker: Aedes | null = null

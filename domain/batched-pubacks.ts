@@ -20,6 +20,7 @@ import { mqttPacketPaths } from './quiet-mqtt-packet.ts'
 type AckPacket = { cmd?: unknown; messageId?: unknown; reasonCode?: unknown; properties?: unknown }
 type Stream = {
   write(chunk: Buffer): boolean
+  destroy?(err?: Error): unknown
   readonly destroyed?: boolean
   readonly writableEnded?: boolean
   readonly writableNeedDrain?: boolean
@@ -54,7 +55,13 @@ function writeRun(stream: Stream, ids: number[]): void {
   waiting.delete(stream)
   // Gone meanwhile: mqtt-packet's corked bytes would have been dropped with the socket too.
   if (stream.destroyed === true || stream.writableEnded === true) return
-  stream.write(encodePubacks(ids))
+  try {
+    stream.write(encodePubacks(ids))
+  } catch (err) {
+    // Not in the caller's try any more (aedes' write() catches mqtt-packet's throws): fail this
+    // connection, never the tick that writes every other socket's acks.
+    stream.destroy?.(err instanceof Error ? err : new Error(String(err)))
+  }
 }
 
 function flushAll(): void {
