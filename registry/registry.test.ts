@@ -182,6 +182,42 @@ describe('registry', () => {
     expect(first?.site.address).toBe('Qiaokou')
   })
 
+  it("re-reads only the changed device's context after a change made here, and all after another connection's", async () => {
+    const { registry, dir } = openTemp()
+    seed(registry)
+    registry.createElevator({
+      id: 'el-2',
+      siteId: 'site-1',
+      tenantId: 'firm-a',
+      registrationCode: '31104201002021000002',
+      ratedSpeedMps: 1,
+      floors: 6,
+    })
+    const one = registry.getDeviceContext('el-1')
+    const two = registry.getDeviceContext('el-2')
+    registry.setInService('el-1', false)
+    const oneAfter = registry.getDeviceContext('el-1')
+    expect(oneAfter?.device.inService).toBe(false)
+    expect(oneAfter).not.toBe(one)
+    // The other device's context is the same object: not read again, its tags not rebuilt.
+    expect(registry.getDeviceContext('el-2')).toBe(two)
+    expect(oneAfter?.site).toBe(two?.site)
+    registry.recordMaintenance('el-2', Date.UTC(2026, 10, 1))
+    expect(registry.getDeviceContext('el-2')).not.toBe(two)
+    expect(registry.getDeviceContext('el-1')).toBe(oneAfter)
+    // A service account's or a token's change touches no device.
+    await registry.createServiceAccount('svc-x')
+    registry.revokeServiceAccount('svc-x')
+    expect(registry.getDeviceContext('el-1')).toBe(oneAfter)
+    // Another connection's commit: which rows it changed is unknown, so every context is read again.
+    const other = createRegistry({ file: join(dir, 'registry.db') })
+    other.db.prepare("UPDATE devices SET name = 'renamed' WHERE id = 'el-2'").run()
+    other.close()
+    registry.pollExternalChanges()
+    expect(registry.getDeviceContext('el-1')).not.toBe(oneAfter)
+    expect(registry.getDeviceContext('el-2')?.device.name).toBe('renamed')
+  })
+
   it('sees commits made by another connection', () => {
     const { registry, dir } = openTemp()
     seed(registry)

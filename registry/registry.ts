@@ -271,8 +271,9 @@ export function createRegistry(options: RegistryOptions) {
     options.scrypt === undefined ? Promise.resolve(storedDigest(secret)) : hashSecret(secret, options.scrypt)
   const listeners = new Set<(change: RegistryChange) => void>()
 
-  // Device context (device + site + tenant) is read for every message ingest tags; cache it and
-  // drop the cache whenever any connection commits.
+  // Device context (device + site + tenant) is read for every message ingest tags; cache it. A change
+  // made through this connection drops the context of the device it names; a commit by another
+  // connection, whose rows are unknown, drops them all (forgetContexts).
   const contextCache = new Map<string, DeviceContext | null>()
   // The contexts of one site's devices share its Site and Tenant objects: a context lives as long as
   // its device is connected, and the full garbage collections walk every object it holds.
@@ -283,10 +284,31 @@ export function createRegistry(options: RegistryOptions) {
   // Secrets already verified, as digests: a reconnect costs a SHA-256, not a scrypt.
   const verifiedSecrets = new Map<string, { digest: string; version: number }>()
 
+  /**
+   * What a change makes stale. A device's own change (maintenance recorded, taken out of service, a
+   * secret rotated: hundreds an hour across a district) drops that device's context only: dropping
+   * all 20,000 re-read every device from SQLite and rebuilt its tags within the next status period.
+   * Sites and tenants change only through other connections here.
+   */
+  function forgetContexts(change: RegistryChange): void {
+    switch (change.type) {
+      case 'device_revoked':
+      case 'device_rotated':
+      case 'device_changed':
+        contextCache.delete(change.deviceId)
+        return
+      case 'service_revoked':
+      case 'token_revoked':
+        return
+      case 'external':
+        contextCache.clear()
+        siteCache.clear()
+        tenantCache.clear()
+    }
+  }
+
   function emit(change: RegistryChange): void {
-    contextCache.clear()
-    siteCache.clear()
-    tenantCache.clear()
+    forgetContexts(change)
     for (const listener of listeners) listener(change)
   }
 
