@@ -28,6 +28,19 @@ function seed(registry: ReturnType<typeof createRegistry>) {
   })
 }
 
+/** `seed`, and a second elevator at the same site, of the same tenant. */
+function seedTwoElevators(registry: ReturnType<typeof createRegistry>): void {
+  seed(registry)
+  registry.createElevator({
+    id: 'el-2',
+    siteId: 'site-1',
+    tenantId: 'firm-a',
+    registrationCode: '31104201002021000002',
+    ratedSpeedMps: 1,
+    floors: 6,
+  })
+}
+
 describe('registry', () => {
   it('keeps device ids and service account names apart, whichever comes first', async () => {
     const { registry } = openTemp()
@@ -156,15 +169,7 @@ describe('registry', () => {
 
   it('gives the devices of one site one Site and one Tenant object, and reads them again after a change', () => {
     const { registry, dir } = openTemp()
-    seed(registry)
-    registry.createElevator({
-      id: 'el-2',
-      siteId: 'site-1',
-      tenantId: 'firm-a',
-      registrationCode: '31104201002021000002',
-      ratedSpeedMps: 1,
-      floors: 6,
-    })
+    seedTwoElevators(registry)
     const first = registry.getDeviceContext('el-1')
     const second = registry.getDeviceContext('el-2')
     expect(second?.device.id).toBe('el-2')
@@ -184,15 +189,7 @@ describe('registry', () => {
 
   it("re-reads only the changed device's context after a change made here, and all after another connection's", async () => {
     const { registry, dir } = openTemp()
-    seed(registry)
-    registry.createElevator({
-      id: 'el-2',
-      siteId: 'site-1',
-      tenantId: 'firm-a',
-      registrationCode: '31104201002021000002',
-      ratedSpeedMps: 1,
-      floors: 6,
-    })
+    seedTwoElevators(registry)
     const one = registry.getDeviceContext('el-1')
     const two = registry.getDeviceContext('el-2')
     registry.setInService('el-1', false)
