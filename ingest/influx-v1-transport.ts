@@ -1,8 +1,8 @@
 /**
  * INFLUX_API=1: a Transport for @influxdata/influxdb-client that sends its v2 writes to the 1.x
  * endpoint, for servers older than 1.8 (Debian's 1.6.7 has no `/api/v2/write`). The client goes through
- * it for the probe (an empty write) and `CREATE DATABASE`; batches go through influx-write-request.ts,
- * to the path `toV1Path` gives:
+ * it for `CREATE DATABASE`; batches and the probe go through influx-write-request.ts, to the path
+ * `toV1Path` gives:
  *
  *   POST /api/v2/write?org=&bucket=db[/rp]&precision=us  ->  POST /write?db=&rp=&precision=u
  *

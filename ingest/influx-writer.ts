@@ -2,8 +2,8 @@
  * Sends batches of line protocol to InfluxDB and says plainly why a batch was not taken. Each write is
  * one request of the batch's bytes (influx-write-request.ts) that ends either accepted (2xx) or
  * rejected to ingest, which spools it; nothing is retried or buffered here behind ingest's back.
- * @influxdata/influxdb-client does the probe and `CREATE DATABASE`, and its `HttpError` is the one
- * refusal classified below.
+ * @influxdata/influxdb-client does `CREATE DATABASE`, and its `HttpError` is the one refusal
+ * classified below.
  */
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client'
 import { DomainError } from '../domain/errors.ts'
@@ -158,10 +158,8 @@ export function createInfluxWriter(config: InfluxWriterConfig) {
     /** An empty write: proves the URL, the credentials and the database without writing anything. */
     async probe(): Promise<void> {
       try {
-        await client.transport.request(writePath, '', {
-          method: 'POST',
-          headers: { 'content-type': 'text/plain; charset=utf-8' },
-        })
+        // Through the batches' own request: the probe proves the URL, headers and credentials they use.
+        await writeRequest.post(Buffer.alloc(0))
       } catch (err) {
         const error = classifyInfluxError(err, target)
         // Some servers refuse an empty body as bad data: they answered, knew us and the bucket.
